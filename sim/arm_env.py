@@ -1,0 +1,172 @@
+"""Gymnasium env of a twin task: 10 Hz policy over the 1 kHz impedance loop.
+
+Observation (DESIGN.md): ``{"state": float32 (n,), "images/<camera>": uint8 (H, W, 3)}``; ``state`` is
+``[tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task features]``.
+Action: float32 (7,) in [-1, 1]: xyz delta, rotation-vector delta (both in the end-effector frame, scaled by
+the task's ``action_step_m`` / ``action_step_rad``), gripper closedness mapped from [-1, 1] to [0 open, 1 closed].
+The impedance target is the measured pose plus the scaled delta, clipped into the task's workspace box.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from sim.arm_twin import ArmTwin, TwinConfig
+from sim.randomization import DomainRandomizationConfig, DomainRandomizer
+from sim.tasks import Task, make_task
+
+DOWN = np.diag([1.0, -1.0, -1.0])  # TCP orientation pointing at the table, fingers along base y
+PROPRIO_DIM = 3 + 4 + 3 + 3 + 1 + 6
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    twin: TwinConfig = field(default_factory=TwinConfig)
+    randomization: DomainRandomizationConfig = field(default_factory=DomainRandomizationConfig)
+    cameras: tuple[str, ...] = ()  # e.g. ("front", "wrist")
+    image_size_px: int = 128
+    reward: str = "sparse"  # "sparse" (1 on success) or "dense" (task shaping)
+    terminate_on_success: bool = True
+
+
+def rotvec_to_mat(v: np.ndarray) -> np.ndarray:
+    theta = float(np.linalg.norm(v))
+    if theta < 1e-12:
+        return np.eye(3)
+    k = v / theta
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * (kx @ kx)
+
+
+def mat_to_quat(r: np.ndarray) -> np.ndarray:
+    q = np.empty(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(r).reshape(9))
+    return q if q[0] >= 0 else -q
+
+
+class TwinArmEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, task: str | Task = "reach", cfg: EnvConfig | None = None, render_mode: str | None = None,
+                 **cfg_overrides):
+        cfg = cfg or EnvConfig()
+        if cfg_overrides:
+            cfg = dataclasses.replace(cfg, **cfg_overrides)
+        if cfg.reward not in ("sparse", "dense"):
+            raise ValueError(f"reward must be 'sparse' or 'dense', got {cfg.reward!r}")
+        self.cfg = cfg
+        self.task = make_task(task) if isinstance(task, str) else task
+        self.tcfg = self.task.cfg
+        self.twin = ArmTwin(self.task.objects_xml(), cfg.twin, hand_xml=self.task.hand_xml())
+        self.model, self.data = self.twin.model, self.twin.data
+        self.task.bind(self.model)
+        self.randomizer = DomainRandomizer(self.model, cfg.randomization)
+        self.ticks_per_step = self.twin.ticks_for(1.0 / self.tcfg.policy_hz)
+        self.render_mode = render_mode
+        self._renderer = None
+        for cam in cfg.cameras:
+            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
+                raise ValueError(f"unknown camera {cam!r}; the scene has: {self.camera_names()}")
+        self._ws_lo = np.asarray(self.tcfg.workspace_min_m, float)
+        self._ws_hi = np.asarray(self.tcfg.workspace_max_m, float)
+        n_state = PROPRIO_DIM + self.task.features(self.model, self.data, np.zeros(3)).shape[0]
+        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (n_state,), np.float32)}
+        s = cfg.image_size_px
+        for cam in cfg.cameras:
+            spaces[f"images/{cam}"] = gym.spaces.Box(0, 255, (s, s, 3), np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
+        self._steps = 0
+        self._np_random = np.random.default_rng()
+
+    def camera_names(self) -> list[str]:
+        return [self.model.camera(i).name for i in range(self.model.ncam)]
+
+    # ---- gym API -----------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        self.randomizer.apply(rng)
+        c = self.tcfg
+        start = np.array([rng.uniform(*r) for r in c.start_range_m])
+        q = self.twin.solve_ik(start, DOWN)
+        grip = c.gripper_locked_closedness if c.gripper_locked_closedness is not None else 0.0
+        self.twin.reset(q, gripper_closedness=grip)
+        self.task.reset(self.model, self.data, rng)
+        mujoco.mj_forward(self.model, self.data)
+        self.twin.set_target(start, DOWN)
+        self.twin.step(self.twin.ticks_for(c.settle_s))
+        self._steps = 0
+        obs = self._obs()
+        return obs, {"success": False}
+
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (7,):
+            raise ValueError(f"action must have 7 entries (xyz, rotvec, gripper), got shape {np.shape(action)}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a}; the target is left unchanged")
+        a = np.clip(a, -1.0, 1.0)
+        self.apply_action(a)
+        self.twin.step(self.ticks_per_step)
+        self._steps += 1
+        tcp = self.data.site_xpos[self.twin.tcp_site]
+        success = self.task.success(self.model, self.data, tcp)
+        if self.cfg.reward == "sparse":
+            reward = float(success)
+        else:
+            reward = self.task.dense_reward(self.model, self.data, tcp) + float(success)
+        terminated = bool(success and self.cfg.terminate_on_success)
+        truncated = self._steps >= self.tcfg.episode_steps
+        return self._obs(), reward, terminated, truncated, {"success": bool(success)}
+
+    def apply_action(self, a: np.ndarray) -> None:
+        """Move the impedance target by the end-effector-frame delta from the measured pose; set the gripper."""
+        c = self.tcfg
+        pos, rot = self.twin.ee_pose()
+        target_pos = np.clip(pos + rot @ (a[:3] * c.action_step_m), self._ws_lo, self._ws_hi)
+        target_rot = rot @ rotvec_to_mat(a[3:6] * c.action_step_rad)
+        self.twin.set_target(target_pos, target_rot)
+        if c.gripper_locked_closedness is None:
+            self.twin.set_gripper(0.5 * (a[6] + 1.0))
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        cam = self.cfg.cameras[0] if self.cfg.cameras else "front"
+        return self.render_camera(cam)
+
+    def render_camera(self, camera: str) -> np.ndarray:
+        if self._renderer is None:
+            s = self.cfg.image_size_px
+            self._renderer = mujoco.Renderer(self.model, s, s)
+        self._renderer.update_scene(self.data, camera)
+        return self._renderer.render().copy()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # ---- observation -------------------------------------------------------------------------------------
+    def state_vector(self) -> np.ndarray:
+        pos, rot = self.twin.ee_pose()
+        vel = self.twin.ee_velocity()
+        feats = self.task.features(self.model, self.data, pos)
+        return np.concatenate(
+            [pos, mat_to_quat(rot), vel, [self.twin.gripper_width()], self.twin.ee_wrench(), feats]
+        ).astype(np.float32)
+
+    def _obs(self) -> dict:
+        obs = {"state": self.state_vector()}
+        for cam in self.cfg.cameras:
+            obs[f"images/{cam}"] = self.render_camera(cam)
+        return obs
+
+    @property
+    def steps(self) -> int:
+        return self._steps
