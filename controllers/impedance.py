@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy._core import umath  # ufunc clip: ~5x less call overhead than np.clip on 6-vectors
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class CartesianImpedanceConfig:
 
 def rotation_error(r: np.ndarray, r_d: np.ndarray) -> np.ndarray:
     """Rotation vector (axis * angle, base frame) of R R_d^T: the rotation that takes the target onto the current."""
-    e = r @ r_d.T
+    e = r.dot(r_d.T)
     (e00, e01, e02), (e10, e11, e12), (e20, e21, e22) = e.tolist()
     sx, sy, sz = 0.5 * (e21 - e12), 0.5 * (e02 - e20), 0.5 * (e10 - e01)
     sin_t = math.sqrt(sx * sx + sy * sy + sz * sz)
@@ -93,15 +94,14 @@ class CartesianImpedanceController:
         self._projector = np.eye(n_joints)
         self._ticks_since_projector = cfg.nullspace_projector_period_ticks  # forces an update on the first tick
         self.error = np.zeros(6)  # clipped pose error of the last tick (telemetry)
-        self._f = np.zeros(6)
-        self._tau_n = np.zeros(n_joints)
+        self.kn = cfg.nullspace_stiffness_nm_per_rad
+        self.dn = cfg.nullspace_damping_nm_s_per_rad
 
     def pose_error(self, pos, rot, target_pos, target_rot, out=None) -> np.ndarray:
         e = np.empty(6) if out is None else out
-        np.subtract(pos, target_pos, out=e[:3])
+        e[:3] = pos - target_pos
         e[3:] = rotation_error(rot, target_rot)
-        np.minimum(e, self.clip, out=e)
-        return np.maximum(e, self.neg_clip, out=e)
+        return umath.clip(e, self.neg_clip, self.clip, out=e)
 
     def nullspace_projector(self, jac) -> np.ndarray:
         """I - J^T (J^T)^+, with (J^T)^+ = (J J^T + eps I)^-1 J; recomputed every ``period`` ticks."""
@@ -119,16 +119,13 @@ class CartesianImpedanceController:
         Jacobian of that point; q, dq (n,): joint positions and velocities; target_pos (3,), target_rot (3, 3):
         the impedance target; q_nullspace (n,): posture for the redundant DoF; bias (n,): added as is.
         """
-        cfg = self.cfg
         e = self.pose_error(pos, rot, target_pos, target_rot, out=self.error)
-        f = np.multiply(self.neg_k, e, out=self._f)
-        f += self.neg_d * (jac @ dq)
-        tau = jac.T @ f
-        tau_n = np.subtract(q_nullspace, q, out=self._tau_n)
-        tau_n *= cfg.nullspace_stiffness_nm_per_rad
-        tau_n -= cfg.nullspace_damping_nm_s_per_rad * dq
-        tau += self.nullspace_projector(jac) @ tau_n
+        f = self.neg_k * e
+        f += self.neg_d * jac.dot(dq)
+        tau = jac.T.dot(f)
+        tau_n = self.kn * (q_nullspace - q)
+        tau_n -= self.dn * dq
+        tau += self.nullspace_projector(jac).dot(tau_n)
         if bias is not None:
             tau += bias
-        np.minimum(tau, self.tau_max, out=tau)
-        return np.maximum(tau, self.neg_tau_max, out=tau)
+        return umath.clip(tau, self.neg_tau_max, self.tau_max, out=tau)

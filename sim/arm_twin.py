@@ -49,7 +49,7 @@ class TwinConfig:
     external: ExternalArmSpec | None = None
     # Rate of the impedance law; the physics runs physics_steps_per_tick = control_dt / physics_dt steps per tick,
     # holding the torque (zero-order hold, as a real drive does between two controller ticks).
-    control_hz: float = 1000.0
+    control_hz: float = 500.0
 
     def physics_steps_per_tick(self) -> int:
         k = round(1.0 / (self.control_hz * self.model.physics_dt_s))
@@ -107,6 +107,13 @@ class ArmTwin:
         self.target_rot = np.eye(3)
         self.gripper_command = 0.0  # 0 open ... 1 closed
         self.last_tau = np.zeros(self.n)
+        # Views into MjData (its arrays never move), so the fast loop slices nothing per tick.
+        d = self.data
+        self._v_pos = d.site_xpos[self.tcp_site]
+        self._v_rot = d.site_xmat[self.tcp_site].reshape(3, 3)
+        self._v_q, self._v_dq, self._v_bias = d.qpos[self._qs], d.qvel[self._ds], d.qfrc_bias[self._ds]
+        self._v_jac = self._jac[:, self._ds]
+        self._v_qfrc = d.qfrc_applied[self._ds]
         self.physics_steps_per_tick = cfg.physics_steps_per_tick()
         self.tick_dt_s = self.physics_steps_per_tick * m.opt.timestep
         self.reset()
@@ -191,34 +198,24 @@ class ArmTwin:
     # ---- the fast loop -----------------------------------------------------------------------------------
     def control_torque(self) -> np.ndarray:
         """One tick of the impedance law from the current (forward-computed) state."""
-        m, d = self.model, self.data
-        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self.tcp_site)
-        return self.controller.compute(
-            d.site_xpos[self.tcp_site],
-            d.site_xmat[self.tcp_site].reshape(3, 3),
-            self._jac[:, self._ds],
-            d.qpos[self._qs],
-            d.qvel[self._ds],
-            self.target_pos,
-            self.target_rot,
-            self.q_nullspace,
-            d.qfrc_bias[self._ds],
-        )
+        mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.tcp_site)
+        return self.controller.compute(self._v_pos, self._v_rot, self._v_jac, self._v_q, self._v_dq,
+                                       self.target_pos, self.target_rot, self.q_nullspace, self._v_bias)
 
     def step(self, n_ticks: int = 1) -> None:
         """Advance ``n_ticks`` control ticks: the law runs on the state mj_step1 computed, then mj_step2
         integrates; the torque is held for the remaining physics steps of the tick."""
         m, d = self.model, self.data
-        qfrc = d.qfrc_applied
-        ds = self._ds
-        hold = self.physics_steps_per_tick - 1
+        qfrc = self._v_qfrc
+        step1, step2, step = mujoco.mj_step1, mujoco.mj_step2, mujoco.mj_step
+        hold = range(self.physics_steps_per_tick - 1)
         for _ in range(n_ticks):
-            mujoco.mj_step1(m, d)
-            qfrc[ds] = self.control_torque()
-            mujoco.mj_step2(m, d)
-            for _ in range(hold):
-                mujoco.mj_step(m, d)
-        self.last_tau[:] = qfrc[ds]
+            step1(m, d)
+            qfrc[:] = self.control_torque()
+            step2(m, d)
+            for _ in hold:
+                step(m, d)
+        self.last_tau[:] = qfrc
 
     def ticks_for(self, duration_s: float) -> int:
         return max(1, round(duration_s / self.tick_dt_s))

@@ -1,0 +1,36 @@
+"""The ``robot-rl`` command. Each subcommand lives in its own module that exposes ``add_parser(subparsers)``;
+the parser it adds sets ``func`` (called with the parsed args, returns the exit code)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module path, for each subcommand group; imported lazily so `robot-rl doctor` works with pieces missing
+SUBCOMMAND_MODULES = (
+    "robot_rl.commands.doctor_cmd",
+    "robot_rl.commands.demo_cmd",
+    "robot_rl.bench.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robot-rl", description="robot_rl: learn robot skills in the twin and on hardware")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod in SUBCOMMAND_MODULES:
+        importlib.import_module(mod).add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
