@@ -34,7 +34,7 @@ class CartesianImpedanceConfig:
     # Damping of the pseudo-inverse used for the null-space projector (keeps it defined at singularities).
     pinv_damping: float = 1e-3
     # The projector changes slowly with the posture; recomputing it every few ticks keeps the tick cheap.
-    nullspace_projector_period_ticks: int = 5
+    nullspace_projector_period_ticks: int = 10
     joint_torque_limit_nm: tuple[float, ...] = field(default=(87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0))
 
     def validate(self) -> None:
@@ -52,25 +52,32 @@ class CartesianImpedanceConfig:
                 raise ValueError(f"CartesianImpedanceConfig.{name} must be finite and > 0, got {v!r}")
 
 
-def rotation_error(r: np.ndarray, r_d: np.ndarray) -> np.ndarray:
-    """Rotation vector (axis * angle, base frame) of R R_d^T: the rotation that takes the target onto the current."""
-    e = r.dot(r_d.T)
-    (e00, e01, e02), (e10, e11, e12), (e20, e21, e22) = e.tolist()
+def rotation_error(r: np.ndarray, r_d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Rotation vector (axis * angle, base frame) of R R_d^T: the rotation that takes the target onto the current.
+
+    Written with Python floats on purpose: it runs every control tick and small-array numpy calls cost more.
+    """
+    if out is None:
+        out = np.empty(3)
+    (e00, e01, e02), (e10, e11, e12), (e20, e21, e22) = r.dot(r_d.T).tolist()
     sx, sy, sz = 0.5 * (e21 - e12), 0.5 * (e02 - e20), 0.5 * (e10 - e01)
     sin_t = math.sqrt(sx * sx + sy * sy + sz * sz)
     cos_t = 0.5 * (e00 + e11 + e22 - 1.0)
     if sin_t > 1e-9:
         k = math.atan2(sin_t, cos_t) / sin_t
-        return np.array((sx * k, sy * k, sz * k))
-    if cos_t > 0.0:
-        return np.zeros(3)  # identity
-    # 180 degrees: a a^T = (E + I) / 2; take the largest diagonal entry for the sign reference
-    a = np.sqrt(np.clip((np.diag(e) + 1.0) * 0.5, 0.0, None))
-    k = int(np.argmax(a))
-    for j in range(3):
-        if j != k:
-            a[j] = math.copysign(a[j], e[k, j] + e[j, k])
-    return a / np.linalg.norm(a) * math.pi
+        out[0], out[1], out[2] = sx * k, sy * k, sz * k
+    elif cos_t > 0.0:
+        out[:] = 0.0  # identity
+    else:
+        # 180 degrees: a a^T = (E + I) / 2; the largest diagonal entry is the sign reference
+        e = r.dot(r_d.T)
+        a = np.sqrt(np.clip((np.diag(e) + 1.0) * 0.5, 0.0, None))
+        k = int(np.argmax(a))
+        for j in range(3):
+            if j != k:
+                a[j] = math.copysign(a[j], e[k, j] + e[j, k])
+        out[:] = a / np.linalg.norm(a) * math.pi
+    return out
 
 
 class CartesianImpedanceController:
@@ -94,14 +101,15 @@ class CartesianImpedanceController:
         self._projector = np.eye(n_joints)
         self._ticks_since_projector = cfg.nullspace_projector_period_ticks  # forces an update on the first tick
         self.error = np.zeros(6)  # clipped pose error of the last tick (telemetry)
+        self._e_pos, self._e_rot = self.error[:3], self.error[3:]
         self.kn = cfg.nullspace_stiffness_nm_per_rad
         self.dn = cfg.nullspace_damping_nm_s_per_rad
 
-    def pose_error(self, pos, rot, target_pos, target_rot, out=None) -> np.ndarray:
-        e = np.empty(6) if out is None else out
-        e[:3] = pos - target_pos
-        e[3:] = rotation_error(rot, target_rot)
-        return umath.clip(e, self.neg_clip, self.clip, out=e)
+    def pose_error(self, pos, rot, target_pos, target_rot) -> np.ndarray:
+        """Clipped pose error [m, rad], written into (and returned as) ``self.error``."""
+        np.subtract(pos, target_pos, out=self._e_pos)
+        rotation_error(rot, target_rot, out=self._e_rot)
+        return umath.clip(self.error, self.neg_clip, self.clip, out=self.error)
 
     def nullspace_projector(self, jac) -> np.ndarray:
         """I - J^T (J^T)^+, with (J^T)^+ = (J J^T + eps I)^-1 J; recomputed every ``period`` ticks."""
@@ -119,7 +127,7 @@ class CartesianImpedanceController:
         Jacobian of that point; q, dq (n,): joint positions and velocities; target_pos (3,), target_rot (3, 3):
         the impedance target; q_nullspace (n,): posture for the redundant DoF; bias (n,): added as is.
         """
-        e = self.pose_error(pos, rot, target_pos, target_rot, out=self.error)
+        e = self.pose_error(pos, rot, target_pos, target_rot)
         f = self.neg_k * e
         f += self.neg_d * jac.dot(dq)
         tau = jac.T.dot(f)

@@ -208,13 +208,13 @@ class ArmTwin:
         m, d = self.model, self.data
         qfrc = self._v_qfrc
         step1, step2, step = mujoco.mj_step1, mujoco.mj_step2, mujoco.mj_step
-        hold = range(self.physics_steps_per_tick - 1)
+        hold = self.physics_steps_per_tick - 1
         for _ in range(n_ticks):
             step1(m, d)
             qfrc[:] = self.control_torque()
             step2(m, d)
-            for _ in hold:
-                step(m, d)
+            if hold:
+                step(m, d, hold)
         self.last_tau[:] = qfrc
 
     def ticks_for(self, duration_s: float) -> int:

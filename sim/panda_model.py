@@ -79,7 +79,7 @@ def _rotx_quat(alpha: float) -> tuple[float, float, float, float]:
 class ArmModelConfig:
     """Parameters of the generated arm model (not of the robot: those are the published constants above)."""
 
-    physics_dt_s: float = 0.0005  # 2 kHz physics: stiff finger and peg contacts stay stable
+    physics_dt_s: float = 0.00025  # 4 kHz physics: stiff finger and peg contacts stay stable
     joint_armature_kg_m2: float = 0.1  # reflected rotor inertia, as public Panda models use
     joint_damping_nm_s_per_rad: float = 0.5
     finger_kp_n_per_m: float = 2000.0
