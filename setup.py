@@ -1,7 +1,7 @@
 """robot_rl: installable with pip (no ROS distro needed) and with colcon in a ROS 2 workspace (ament_python)."""
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "robot_rl"
 
@@ -20,7 +20,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Learn robot skills on real hardware, safely: PyTorch RL + ROS 2 + a MuJoCo twin",
-    packages=["robot_rl", "robot_rl.bench", "robot_rl.commands", "controllers", "drivers", "sim", "calibration"],
+    packages=find_packages(include=["robot_rl", "robot_rl.*", "controllers", "controllers.*", "drivers", "drivers.*",
+                                    "sim", "sim.*", "calibration", "calibration.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),

@@ -105,6 +105,10 @@ class CartesianImpedanceController:
         self.kn = cfg.nullspace_stiffness_nm_per_rad
         self.dn = cfg.nullspace_damping_nm_s_per_rad
 
+    def reset(self) -> None:
+        """Forget the cached null-space projector (call when the arm state jumps, e.g. at an episode reset)."""
+        self._ticks_since_projector = self.cfg.nullspace_projector_period_ticks
+
     def pose_error(self, pos, rot, target_pos, target_rot) -> np.ndarray:
         """Clipped pose error [m, rad], written into (and returned as) ``self.error``."""
         np.subtract(pos, target_pos, out=self._e_pos)

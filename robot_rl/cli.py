@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # module path, for each subcommand group; imported lazily so `robot-rl doctor` works with pieces missing
@@ -23,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line, no traceback."""
+
+
+# Errors that mean "bad input" rather than "bug": reported as one line (set ROBOT_RL_DEBUG=1 for the traceback).
+USER_ERRORS = (UsageError, ValueError, KeyError, FileNotFoundError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -30,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except USER_ERRORS as e:
+        if os.environ.get("ROBOT_RL_DEBUG"):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"robot-rl {args.command}: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -41,13 +41,16 @@ class Check:
 
 
 def missing_system_library(err: BaseException | str) -> tuple[str, str] | None:
-    """(library, Debian package) if an import error names a shared library that could not be loaded."""
+    """(library, Debian package) if an import error names a known system library that could not be loaded.
+
+    Libraries that are not in SYSTEM_LIBRARIES (e.g. ROS's librcl, shipped inside the wheels) give None: the fix
+    is then to reinstall the Python package, not an apt package."""
     msg = str(err)
     m = re.search(r"(lib[\w.+-]+?\.so)(?:\.[\d.]+)?", msg)
     if not m or "cannot open shared object" not in msg and "not found" not in msg:
         return None
     lib = m.group(1)
-    return lib, SYSTEM_LIBRARIES.get(lib, f"the Debian package providing {lib} (apt-file search {lib})")
+    return (lib, SYSTEM_LIBRARIES[lib]) if lib in SYSTEM_LIBRARIES else None
 
 
 def check_python() -> Check:

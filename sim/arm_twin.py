@@ -185,6 +185,7 @@ class ArmTwin:
     def reset(self, q=None, gripper_closedness: float = 0.0) -> None:
         d = self.data
         mujoco.mj_resetData(self.model, d)
+        self.controller.reset()
         d.qpos[self._qs] = self.home_q if q is None else q
         open_w = 0.0 if gripper_closedness >= 0.5 else 0.04
         if self.cfg.external is None:
