@@ -6,13 +6,13 @@ position actuators (or the external model's gripper actuator).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from controllers.filtered_loop import FiltersConfig, FilteredImpedanceLoop
 from controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
 from sim.panda_model import (
     PANDA_GRIPPER_MAX_WIDTH_M,
@@ -20,6 +20,9 @@ from sim.panda_model import (
     ArmModelConfig,
     build_scene,
 )
+
+
+EXTERNAL_PREFIX = "ext/"  # prefix of every name from an external arm MJCF in the compiled model
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TwinConfig:
     # Rate of the impedance law; the physics runs physics_steps_per_tick = control_dt / physics_dt steps per tick,
     # holding the torque (zero-order hold, as a real drive does between two controller ticks).
     control_hz: float = 500.0
+    # Safety and passivity filters after the impedance law (controllers/filtered_loop.py); enabled=False: bare law.
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
 
     def physics_steps_per_tick(self) -> int:
         k = round(1.0 / (self.control_hz * self.model.physics_dt_s))
@@ -81,10 +86,11 @@ class ArmTwin:
         else:
             self.model = load_external_model(cfg.external, objects_xml, hand_xml, cfg.model)
             ext = cfg.external
-            joint_names = ext.joint_names
-            self.tcp_site = self.model.site("robot_rl_tcp").id
-            finger_joints = ext.finger_joint_names
-            self._gripper_acts = [self.model.actuator(ext.gripper_actuator).id] if ext.gripper_actuator else []
+            joint_names = tuple(EXTERNAL_PREFIX + n for n in ext.joint_names)
+            self.tcp_site = self.model.site(EXTERNAL_PREFIX + "robot_rl_tcp").id
+            finger_joints = tuple(EXTERNAL_PREFIX + n for n in ext.finger_joint_names)
+            self._gripper_acts = ([self.model.actuator(EXTERNAL_PREFIX + ext.gripper_actuator).id]
+                                  if ext.gripper_actuator else [])
             self._gripper_ctrl = (ext.gripper_ctrl_open, ext.gripper_ctrl_closed)
         m = self.model
         self.data = mujoco.MjData(m)
@@ -116,6 +122,8 @@ class ArmTwin:
         self._v_qfrc = d.qfrc_applied[self._ds]
         self.physics_steps_per_tick = cfg.physics_steps_per_tick()
         self.tick_dt_s = self.physics_steps_per_tick * m.opt.timestep
+        self.filters = FilteredImpedanceLoop(self.controller, cfg.filters, self.tick_dt_s) if cfg.filters.enabled else None
+        self._law = self.controller if self.filters is None else self.filters
         self.reset()
 
     # ---- state -------------------------------------------------------------------------------------------
@@ -194,14 +202,16 @@ class ArmTwin:
         mujoco.mj_forward(self.model, d)
         pos, rot = self.ee_pose()
         self.set_target(pos, rot)
+        if self.filters is not None:
+            self.filters.reset(pos, rot)
         self.last_tau[:] = 0.0
 
     # ---- the fast loop -----------------------------------------------------------------------------------
     def control_torque(self) -> np.ndarray:
         """One tick of the impedance law from the current (forward-computed) state."""
         mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.tcp_site)
-        return self.controller.compute(self._v_pos, self._v_rot, self._v_jac, self._v_q, self._v_dq,
-                                       self.target_pos, self.target_rot, self.q_nullspace, self._v_bias)
+        return self._law.compute(self._v_pos, self._v_rot, self._v_jac, self._v_q, self._v_dq,
+                                 self.target_pos, self.target_rot, self.q_nullspace, self._v_bias)
 
     def step(self, n_ticks: int = 1) -> None:
         """Advance ``n_ticks`` control ticks: the law runs on the state mj_step1 computed, then mj_step2
@@ -256,7 +266,8 @@ def load_external_model(
 ) -> mujoco.MjModel:
     """Our scene (table, lights, cameras, task objects) with an external arm MJCF attached at the origin.
 
-    A TCP site (``robot_rl_tcp``) and the task's hand tool are added to ``spec.ee_body``; the arm joints' own
+    Every name of the external file gets the prefix ``EXTERNAL_PREFIX`` in the compiled model. A TCP site
+    (``robot_rl_tcp``) and the task's hand tool are added to ``spec.ee_body``; the arm joints' own
     actuators, if any, are switched off so that the impedance torques alone drive the arm.
     """
     path = Path(spec.mjcf_path).expanduser()
@@ -277,11 +288,9 @@ def load_external_model(
     if hand_xml:
         tool = mujoco.MjSpec.from_string(f'<mujoco><worldbody><body name="robot_rl_tool">{hand_xml}</body></worldbody></mujoco>')
         ee.add_frame().attach_body(tool.body("robot_rl_tool"), "", "")
-    scene.attach(arm, prefix="", frame=scene.worldbody.add_frame())
-    with warnings.catch_warnings():  # mujoco warns that an empty prefix may hinder saving; we never save it
-        warnings.simplefilter("ignore", UserWarning)
-        model = scene.compile()
-    arm_joints = {model.joint(n).id for n in spec.joint_names}
+    scene.attach(arm, prefix=EXTERNAL_PREFIX, frame=scene.worldbody.add_frame())
+    model = scene.compile()
+    arm_joints = {model.joint(EXTERNAL_PREFIX + n).id for n in spec.joint_names}
     for a in range(model.nu):
         if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] in arm_joints:
             model.actuator_gainprm[a, :] = 0.0
