@@ -31,6 +31,11 @@ class EnvConfig:
     image_size_px: int = 128
     reward: str = "sparse"  # "sparse" (1 on success) or "dense" (task shaping)
     terminate_on_success: bool = True
+    # Passivity-aware training: info["energy_cost"] [J] per step = energy-tank drawdown + violation_cost_j per tick
+    # on which a filter intervened (a safety limit or alpha < 1); usable as a Lagrangian constraint. The reward
+    # is reduced by energy_penalty_weight * energy_cost (0: reported only). Needs TwinConfig.filters enabled.
+    energy_penalty_weight: float = 0.0
+    violation_cost_j: float = 0.01
 
 
 def rotvec_to_mat(v: np.ndarray) -> np.ndarray:
@@ -58,6 +63,9 @@ class TwinArmEnv(gym.Env):
             cfg = dataclasses.replace(cfg, **cfg_overrides)
         if cfg.reward not in ("sparse", "dense"):
             raise ValueError(f"reward must be 'sparse' or 'dense', got {cfg.reward!r}")
+        if not (np.isfinite(cfg.energy_penalty_weight) and cfg.energy_penalty_weight >= 0.0
+                and np.isfinite(cfg.violation_cost_j) and cfg.violation_cost_j >= 0.0):
+            raise ValueError("energy_penalty_weight and violation_cost_j must be finite and >= 0")
         self.cfg = cfg
         self.task = make_task(task) if isinstance(task, str) else task
         self.tcfg = self.task.cfg
@@ -112,6 +120,9 @@ class TwinArmEnv(gym.Env):
             raise ValueError(f"action contains NaN or inf: {a}; the target is left unchanged")
         a = np.clip(a, -1.0, 1.0)
         self.apply_action(a)
+        filters = self.twin.filters
+        if filters is not None:
+            balance0, interventions0 = filters.tank.balance_j, filters.intervention_ticks
         self.twin.step(self.ticks_per_step)
         self._steps += 1
         tcp = self.data.site_xpos[self.twin.tcp_site]
@@ -122,7 +133,12 @@ class TwinArmEnv(gym.Env):
             reward = self.task.dense_reward(self.model, self.data, tcp) + float(success)
         terminated = bool(success and self.cfg.terminate_on_success)
         truncated = self._steps >= self.tcfg.episode_steps
-        return self._obs(), reward, terminated, truncated, {"success": bool(success)}
+        energy_cost = 0.0
+        if filters is not None:
+            energy_cost = (max(0.0, balance0 - filters.tank.balance_j)
+                           + self.cfg.violation_cost_j * (filters.intervention_ticks - interventions0))
+            reward -= self.cfg.energy_penalty_weight * energy_cost
+        return self._obs(), reward, terminated, truncated, {"success": bool(success), "energy_cost": energy_cost}
 
     def apply_action(self, a: np.ndarray) -> None:
         """Move the impedance target by the end-effector-frame delta from the measured pose; set the gripper."""
