@@ -1,0 +1,117 @@
+"""Checkpoints that resume exactly and execute no code on load.
+
+A checkpoint is a folder: ``model.safetensors`` (networks, temperature, normalisation), ``optimizer.safetensors``
+(Adam moments and step counts), ``online.npz`` / ``prior.npz`` (replay buffers), ``rng.safetensors`` (torch
+RNG), and ``meta.json`` (step counters, numpy RNG state, config, history, optimiser hyper-parameters and the
+SHA-256 of every other file). Each file is written atomically and ``meta.json`` last, so a crash mid-save
+leaves the previous consistent checkpoint; any damage is reported as :class:`CheckpointError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from robot_rl.io import atomic_write_bytes
+
+FORMAT_VERSION = 1
+META = "meta.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded (missing, truncated, corrupted or from another configuration)."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            t = v if torch.is_tensor(v) else torch.tensor(v)
+            tensors[f"{pid}.{k}"] = t.detach().cpu().contiguous()
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": groups["param_groups"]})
+
+
+def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    buffers: dict, meta: dict) -> Path:
+    """Write a checkpoint folder. ``buffers``: name -> ReplayBuffer; ``meta``: JSON-able counters and state."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    files["model.safetensors"] = st_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    opt_tensors, opt_groups = optimizer_to_tensors(optimizer)
+    files["optimizer.safetensors"] = st_save(opt_tensors)
+    rng = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng.update({f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    files["rng.safetensors"] = st_save(rng)
+    for name, buf in buffers.items():
+        bio = io.BytesIO()
+        np.savez(bio, **buf.state_arrays())
+        files[f"{name}.npz"] = bio.getvalue()
+    for name, data in files.items():
+        atomic_write_bytes(d / name, data)
+    full_meta = {"format_version": FORMAT_VERSION, **meta, "optimizer": opt_groups,
+                 "files": {name: _sha256(data) for name, data in files.items()}}
+    atomic_write_bytes(d / META, json.dumps(full_meta, indent=1).encode())
+    return d
+
+
+def read_checkpoint(directory: str | Path) -> dict:
+    """Verify and read a checkpoint folder; raises :class:`CheckpointError` with the reason on any damage.
+
+    Returns ``{"meta", "model", "optimizer", "rng", "buffers": {name: arrays}}`` (tensors on CPU)."""
+    d = Path(directory)
+    if not (d / META).is_file():
+        raise CheckpointError(f"{d}: not a checkpoint (no {META})")
+    try:
+        meta = json.loads((d / META).read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{d / META} is corrupted (not valid JSON: {e})") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or "files" not in meta:
+        raise CheckpointError(f"{d / META}: unknown checkpoint format (expected format_version {FORMAT_VERSION})")
+    raw: dict[str, bytes] = {}
+    for name, digest in meta["files"].items():
+        p = d / name
+        if not p.is_file():
+            raise CheckpointError(f"{p} is missing from the checkpoint")
+        data = p.read_bytes()
+        if _sha256(data) != digest:
+            raise CheckpointError(f"{p} is corrupted (SHA-256 does not match the one recorded in {META})")
+        raw[name] = data
+    try:
+        out = {"meta": meta, "model": st_load(raw["model.safetensors"]),
+               "optimizer": st_load(raw["optimizer.safetensors"]), "rng": st_load(raw["rng.safetensors"]),
+               "buffers": {}}
+        for name, data in raw.items():
+            if name.endswith(".npz"):
+                with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                    out["buffers"][name[:-4]] = {k: z[k] for k in z.files}
+    except (KeyError, ValueError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{d}: cannot decode checkpoint ({type(e).__name__}: {e})") from None
+    return out
+
+
+def restore_rng(rng_tensors: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(rng_tensors["torch_cpu"])
+    cuda = [rng_tensors[k] for k in sorted(rng_tensors) if k.startswith("torch_cuda")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

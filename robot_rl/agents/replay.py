@@ -1,0 +1,208 @@
+"""Replay: a bounded ring buffer that stores every observation once and samples on the learner's device;
+symmetric online/prior sampling (RLPD); HIL-SERL's routing of interventions; RLIF's takeover reward.
+
+Frames (observations) and transitions live in two rings. A transition stores the absolute ids of its obs
+frame and its next_obs frame; within an episode the next_obs frame of one transition *is* the obs frame of
+the next one, so images are stored once. The frame ring is a little larger than the transition ring (the
+first frame of each episode is extra); a transition whose obs frame has been overwritten is evicted.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from robot_rl.io import atomic_write_bytes
+
+ObsSpec = dict[str, tuple[tuple[int, ...], np.dtype]]
+
+
+def obs_spec_of(observation_space) -> ObsSpec:
+    """``{key: (shape, dtype)}`` from a gymnasium Dict space."""
+    return {k: (tuple(s.shape), np.dtype(s.dtype)) for k, s in observation_space.spaces.items()}
+
+
+class ReplayBuffer:
+    def __init__(self, obs_spec: ObsSpec, action_dim: int, capacity_transitions: int,
+                 extra_frame_fraction: float = 0.1, device: str | torch.device = "cpu"):
+        if capacity_transitions < 1:
+            raise ValueError("capacity_transitions must be >= 1")
+        self.obs_spec = {k: (tuple(s), np.dtype(d)) for k, (s, d) in obs_spec.items()}
+        self.action_dim = action_dim
+        self.capacity = int(capacity_transitions)
+        self.frame_capacity = self.capacity + max(1, int(np.ceil(self.capacity * extra_frame_fraction)))
+        self.device = torch.device(device)
+        self.frames = {k: torch.zeros((self.frame_capacity, *s), dtype=_torch_dtype(d), device=self.device)
+                       for k, (s, d) in self.obs_spec.items()}
+        T = self.capacity
+        self.actions = torch.zeros((T, action_dim), dtype=torch.float32, device=self.device)
+        self.rewards = torch.zeros(T, dtype=torch.float32, device=self.device)
+        self.terminated = torch.zeros(T, dtype=torch.float32, device=self.device)
+        self.obs_frame = torch.zeros(T, dtype=torch.int64, device=self.device)  # absolute frame ids
+        self.next_frame = torch.zeros(T, dtype=torch.int64, device=self.device)
+        self._obs_frame_host = np.zeros(T, dtype=np.int64)  # for eviction without device syncs
+        self.frames_written = 0  # absolute counters
+        self.transitions_written = 0
+        self.start = 0  # absolute id of the oldest valid transition
+        self._episode_open = False  # the last transition did not end its episode
+        self._last_next_obs: dict[str, np.ndarray] | None = None  # host copy, to detect a continuing episode
+
+    # ---- writing -------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.transitions_written - self.start
+
+    def _write_frame(self, obs: dict) -> int:
+        fid = self.frames_written
+        slot = fid % self.frame_capacity
+        for k, (shape, dtype) in self.obs_spec.items():
+            v = np.asarray(obs[k], dtype=dtype)
+            if v.shape != shape:
+                raise ValueError(f"observation {k!r} has shape {v.shape}, the buffer expects {shape}")
+            self.frames[k][slot] = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
+        self.frames_written += 1
+        oldest_kept_frame = self.frames_written - self.frame_capacity
+        while self.start < self.transitions_written and \
+                self._obs_frame_host[self.start % self.capacity] < oldest_kept_frame:
+            self.start += 1
+        return fid
+
+    def _continues_episode(self, obs: dict) -> bool:
+        if not self._episode_open or self._last_next_obs is None:
+            return False
+        return all(np.array_equal(np.asarray(obs[k]), self._last_next_obs[k]) for k in self.obs_spec)
+
+    def add(self, obs: dict, action, reward: float, next_obs: dict, terminated: bool, truncated: bool) -> None:
+        """One transition. ``terminated`` stops bootstrapping; ``truncated`` only ends the episode."""
+        if self._continues_episode(obs):
+            obs_id = self.frames_written - 1
+        else:
+            obs_id = self._write_frame(obs)
+        next_id = self._write_frame(next_obs)
+        if self.transitions_written - self.start >= self.capacity:
+            self.start = self.transitions_written - self.capacity + 1
+        i = self.transitions_written % self.capacity
+        self.actions[i] = torch.as_tensor(np.asarray(action, dtype=np.float32), device=self.device)
+        self.rewards[i] = float(reward)
+        self.terminated[i] = float(terminated)
+        self.obs_frame[i] = obs_id
+        self.next_frame[i] = next_id
+        self._obs_frame_host[i] = obs_id
+        self.transitions_written += 1
+        self._episode_open = not (terminated or truncated)
+        self._last_next_obs = {k: np.array(next_obs[k], copy=True) for k in self.obs_spec}
+
+    # ---- sampling ------------------------------------------------------------------------------------------
+    def sample_indices(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        r = torch.randint(0, len(self), (n,), generator=generator, device=self.device)
+        return (r + self.start) % self.capacity
+
+    def gather(self, idx: torch.Tensor) -> dict:
+        of = self.obs_frame[idx] % self.frame_capacity
+        nf = self.next_frame[idx] % self.frame_capacity
+        return {
+            "obs": {k: v[of] for k, v in self.frames.items()},
+            "next_obs": {k: v[nf] for k, v in self.frames.items()},
+            "action": self.actions[idx],
+            "reward": self.rewards[idx],
+            "terminated": self.terminated[idx],
+        }
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> dict:
+        return self.gather(self.sample_indices(n, generator))
+
+    # ---- persistence (npz, no pickle) ----------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrs = {f"frames/{k}": v.cpu().numpy() for k, v in self.frames.items()}
+        arrs.update(actions=self.actions.cpu().numpy(), rewards=self.rewards.cpu().numpy(),
+                    terminated=self.terminated.cpu().numpy(), obs_frame=self.obs_frame.cpu().numpy(),
+                    next_frame=self.next_frame.cpu().numpy())
+        counters = [self.frames_written, self.transitions_written, self.start, int(self._episode_open),
+                    self.capacity, self.frame_capacity, self.action_dim]
+        arrs["counters"] = np.asarray(counters, dtype=np.int64)
+        if self._last_next_obs is not None:
+            arrs.update({f"last_next_obs/{k}": v for k, v in self._last_next_obs.items()})
+        return arrs
+
+    def save(self, path) -> None:
+        bio = io.BytesIO()
+        np.savez(bio, **self.state_arrays())
+        atomic_write_bytes(path, bio.getvalue())
+
+    def load(self, path) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            self.load_arrays({k: z[k] for k in z.files})
+
+    def load_arrays(self, arrs: dict[str, np.ndarray]) -> None:
+        fw, tw, start, open_, cap, fcap, adim = (int(x) for x in arrs["counters"])
+        if (cap, fcap, adim) != (self.capacity, self.frame_capacity, self.action_dim):
+            raise ValueError(f"buffer file has capacity/frames/action_dim {(cap, fcap, adim)}, "
+                             f"this buffer {(self.capacity, self.frame_capacity, self.action_dim)}")
+        for k in self.frames:
+            self.frames[k].copy_(torch.from_numpy(arrs[f"frames/{k}"]))
+        for name in ("actions", "rewards", "terminated", "obs_frame", "next_frame"):
+            getattr(self, name).copy_(torch.from_numpy(arrs[name]))
+        self._obs_frame_host = arrs["obs_frame"].astype(np.int64).copy()
+        self.frames_written, self.transitions_written, self.start = fw, tw, start
+        self._episode_open = bool(open_)
+        last = {k: arrs[f"last_next_obs/{k}"] for k in self.obs_spec if f"last_next_obs/{k}" in arrs}
+        self._last_next_obs = last if len(last) == len(self.obs_spec) else None
+
+
+def _torch_dtype(d: np.dtype) -> torch.dtype:
+    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32,
+            np.dtype(np.float64): torch.float32}[np.dtype(d)]
+
+
+def concat_batches(a: dict, b: dict) -> dict:
+    out = {}
+    for k in a:
+        out[k] = concat_batches(a[k], b[k]) if isinstance(a[k], dict) else torch.cat([a[k], b[k]])
+    return out
+
+
+def sample_mixed(online: ReplayBuffer, prior: ReplayBuffer, batch_size: int, online_fraction: float = 0.5,
+                 generator: torch.Generator | None = None) -> dict:
+    """RLPD's symmetric sampling: ``online_fraction`` of the batch from online data, the rest from prior data
+    (demos + interventions). Falls back to whichever buffer has data when the other is empty. The first
+    ``n_online`` rows of the batch are online."""
+    n_online = int(round(batch_size * online_fraction))
+    if len(prior) == 0:
+        n_online = batch_size
+    elif len(online) == 0:
+        n_online = 0
+    parts = []
+    if n_online:
+        parts.append(online.sample(n_online, generator))
+    if batch_size - n_online:
+        parts.append(prior.sample(batch_size - n_online, generator))
+    return parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+
+
+@dataclass
+class TransitionRouter:
+    """Where a transition goes (HIL-SERL): every transition to the online buffer; human interventions also to
+    the prior buffer, so they are sampled in the prior half of each batch. In RLIF mode the task reward is
+    replaced by ``takeover_reward`` on the step a human takes over and 0 otherwise."""
+
+    online: ReplayBuffer
+    prior: ReplayBuffer
+    rlif: bool = False
+    takeover_reward: float = -1.0
+
+    def add(self, obs, action, reward, next_obs, terminated, truncated, intervened: bool = False,
+            takeover_started: bool = False) -> float:
+        if self.rlif:
+            reward = rlif_reward(takeover_started, self.takeover_reward)
+        self.online.add(obs, action, reward, next_obs, terminated, truncated)
+        if intervened:
+            self.prior.add(obs, action, reward, next_obs, terminated, truncated)
+        return reward
+
+
+def rlif_reward(takeover_started: bool, takeover_reward: float = -1.0) -> float:
+    """RLIF: the only learning signal is that the human had to take over."""
+    return float(takeover_reward) if takeover_started else 0.0
