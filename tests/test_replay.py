@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.agents.replay import ReplayBuffer, TransitionRouter, rlif_reward, sample_mixed
+
+SPEC = {"state": ((3,), np.float32), "images/front": ((4, 4, 3), np.uint8)}
+
+
+def _obs(v: float) -> dict:
+    return {"state": np.full(3, v, np.float32), "images/front": np.full((4, 4, 3), int(v) % 256, np.uint8)}
+
+
+def _episode(buf, start: float, length: int, reward_of=lambda v: v):
+    for t in range(length):
+        v = start + t
+        buf.add(_obs(v), np.full(2, v, np.float32), reward_of(v), _obs(v + 1), False, t == length - 1)
+
+
+def test_images_are_stored_once_within_an_episode():
+    buf = ReplayBuffer(SPEC, action_dim=2, capacity_transitions=100)
+    _episode(buf, 0, 10)
+    _episode(buf, 50, 5)
+    # 10 transitions need 11 frames, 5 more need 6: next_obs of one transition is the obs of the next
+    assert len(buf) == 15
+    assert buf.frames_written == 17
+
+
+def test_samples_pair_each_obs_with_its_own_next_obs_action_and_reward():
+    buf = ReplayBuffer(SPEC, action_dim=2, capacity_transitions=100)
+    _episode(buf, 0, 10)
+    _episode(buf, 50, 5)
+    b = buf.sample(64, torch.Generator().manual_seed(0))
+    v = b["obs"]["state"][:, 0]
+    torch.testing.assert_close(b["next_obs"]["state"][:, 0], v + 1)
+    torch.testing.assert_close(b["action"][:, 0], v)
+    torch.testing.assert_close(b["reward"], v)
+    assert torch.equal(b["next_obs"]["images/front"][:, 0, 0, 0].long(), (v + 1).long() % 256)
+    assert b["obs"]["images/front"].dtype == torch.uint8
+
+
+def test_capacity_bounds_the_buffer_and_evicts_oldest_first():
+    buf = ReplayBuffer(SPEC, action_dim=2, capacity_transitions=20, extra_frame_fraction=0.1)
+    for e in range(10):
+        _episode(buf, 100 * e, 7)
+    assert len(buf) <= 20
+    assert buf.frames["state"].shape[0] == buf.frame_capacity < 2 * 20
+    b = buf.sample(500, torch.Generator().manual_seed(1))
+    v = b["obs"]["state"][:, 0]
+    torch.testing.assert_close(b["next_obs"]["state"][:, 0], v + 1)  # no transition points at a stale frame
+    assert v.min() >= 600  # only the newest episodes remain
+
+
+def test_half_of_every_batch_comes_from_each_buffer():
+    online = ReplayBuffer(SPEC, 2, 100)
+    prior = ReplayBuffer(SPEC, 2, 100)
+    _episode(online, 0, 30, reward_of=lambda v: 0.0)
+    _episode(prior, 100, 30, reward_of=lambda v: 1.0)
+    b = sample_mixed(online, prior, 256, 0.5, torch.Generator().manual_seed(0))
+    assert b["reward"].shape == (256,)
+    assert int((b["reward"] == 0).sum()) == 128 and int((b["reward"] == 1).sum()) == 128
+    assert torch.all(b["reward"][:128] == 0) and torch.all(b["reward"][128:] == 1)
+    # before any online data the batch is all prior (and the other way round)
+    empty = ReplayBuffer(SPEC, 2, 100)
+    assert torch.all(sample_mixed(empty, prior, 64)["reward"] == 1)
+    assert torch.all(sample_mixed(online, empty, 64)["reward"] == 0)
+
+
+def test_interventions_go_to_both_buffers_and_policy_steps_only_online():
+    online, prior = ReplayBuffer(SPEC, 2, 100), ReplayBuffer(SPEC, 2, 100)
+    router = TransitionRouter(online, prior)
+    intervened = [False, False, True, True, True, False]
+    for t, iv in enumerate(intervened):
+        router.add(_obs(t), np.zeros(2), float(t), _obs(t + 1), False, False, intervened=iv)
+    assert len(online) == 6 and len(prior) == 3
+    assert sorted(prior.rewards[:len(prior)].tolist()) == [2.0, 3.0, 4.0]
+    b = prior.sample(50)
+    torch.testing.assert_close(b["next_obs"]["state"][:, 0], b["obs"]["state"][:, 0] + 1)
+
+
+def test_rlif_mode_rewards_only_the_takeover():
+    online, prior = ReplayBuffer(SPEC, 2, 100), ReplayBuffer(SPEC, 2, 100)
+    router = TransitionRouter(online, prior, rlif=True, takeover_reward=-1.0)
+    rewards = [router.add(_obs(t), np.zeros(2), 1.0, _obs(t + 1), False, False, intervened=t >= 2,
+                          takeover_started=t == 2) for t in range(5)]
+    assert rewards == [0.0, 0.0, -1.0, 0.0, 0.0]
+    assert online.rewards[:5].tolist() == rewards
+    assert rlif_reward(True, -2.0) == -2.0 and rlif_reward(False) == 0.0
+
+
+def test_buffer_round_trips_through_npz_exactly(tmp_path):
+    buf = ReplayBuffer(SPEC, 2, 30)
+    for e in range(6):
+        _episode(buf, 10 * e, 9)
+    buf.save(tmp_path / "b.npz")
+    other = ReplayBuffer(SPEC, 2, 30)
+    other.load(tmp_path / "b.npz")
+    for k, v in buf.state_arrays().items():
+        np.testing.assert_array_equal(other.state_arrays()[k], v)
+    assert len(other) == len(buf)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = buf.sample(32, g1), other.sample(32, g2)
+    assert torch.equal(a["obs"]["images/front"], b["obs"]["images/front"]) and torch.equal(a["reward"], b["reward"])
+
+
+def test_wrong_observation_shape_is_rejected():
+    buf = ReplayBuffer(SPEC, 2, 10)
+    with pytest.raises(ValueError, match="shape"):
+        buf.add({"state": np.zeros(4, np.float32), "images/front": np.zeros((4, 4, 3), np.uint8)}, np.zeros(2), 0.0,
+                _obs(1), False, False)
