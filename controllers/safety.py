@@ -274,7 +274,8 @@ class SafetyFilter:
         umath.clip(a, self.neg_tau_max, self.tau_max, out=a)
         if umath.not_equal(a, self._tmp, out=self._ne).any():
             self.rate_limited_ticks += 1
-        if not math.isfinite(float(a.sum())) or (bias is not None and not math.isfinite(float(bias.sum()))):
+        if (not math.isfinite(float(a.sum())) or (bias is not None and not math.isfinite(float(bias.sum())))
+                or (ee_vel is not None and not math.isfinite(float(ee_vel.sum())))):
             return self._hold(dq, bias)
         if torque_limited:
             self.torque_limited_ticks += 1
