@@ -151,29 +151,32 @@ class SafetyFilter:
         self.max_ee_speed = cfg.max_ee_speed_m_per_s
         self.brake = cfg.ee_overspeed_brake_n_s_per_m
         q_lo, q_hi = cfg.soft_joint_limits_rad()
-        self.q_soft = np.stack([q_lo, q_hi])  # (2, n): rows min, max
-        self.kp = cfg.joint_limit_gain_per_s
-        self.kv = np.asarray(cfg.joint_limit_damping_nm_s_per_rad, float)
-        vmax = np.asarray(cfg.joint_velocity_limit_rad_per_s, float)
-        self.vmax, self.neg_vmax = vmax, -vmax
+        kv = np.asarray(cfg.joint_limit_damping_nm_s_per_rad, float)
+        self.kv = kv
+        self.kvkp = kv * cfg.joint_limit_gain_per_s
+        self.kvkp_q_lo, self.kvkp_q_hi = self.kvkp * q_lo, self.kvkp * q_hi
+        self.kv_vmax = kv * np.asarray(cfg.joint_velocity_limit_rad_per_s, float)
+        self.neg_kv_vmax = -self.kv_vmax
         tau = np.asarray(cfg.joint_torque_limit_nm, float)
         self.tau_max, self.neg_tau_max = tau, -tau
-        self.rate_step = np.array([[-1.0], [1.0]]) * (cfg.torque_rate_limit_nm_per_s * dt_s)  # (2, 1)
+        self.rate_step_nm = cfg.torque_rate_limit_nm_per_s * dt_s
         self.neg_hold_d = -np.asarray(cfg.hold_joint_damping_nm_s_per_rad, float)
         # buffers (and fixed views of them) so that a tick allocates as little as possible
         self.target_pos = np.zeros(3)
         self.target_rot = np.eye(3)
+        self._cmd_pos = np.zeros(3)  # last finite command, and whether the filtered target has reached it
+        self._cmd_rot = np.eye(3)
+        self._settled = False
         self._p = np.zeros(3)
         self._d = np.zeros(3)
         self._a = np.zeros(n_joints)
         self._a_in = np.zeros(n_joints)
-        self._tmp = np.zeros(n_joints)
-        self._ne = np.zeros(n_joints, dtype=bool)
-        self._vel2 = np.zeros((2, n_joints))
-        self._eff2 = np.zeros((2, n_joints))
-        self._eff_lo, self._eff_hi = self._eff2[0], self._eff2[1]
-        self._rate2 = np.zeros((2, n_joints))
-        self._rate_lo, self._rate_hi = self._rate2[0], self._rate2[1]
+        self._diff = np.zeros(n_joints)
+        self._kv_dq = np.zeros(n_joints)
+        self._kvkp_q = np.zeros(n_joints)
+        self._lo = np.zeros(n_joints)
+        self._hi = np.zeros(n_joints)
+        self._ones = np.ones(n_joints)
         self.prev_active = np.zeros(n_joints)
         self.tau_out = np.zeros(n_joints)
         self.target_rejections = 0
@@ -195,6 +198,7 @@ class SafetyFilter:
         self.prev_active[:] = 0.0
         self.violation = False
         self._target_violation = False
+        self._settled = False
 
     def counters(self) -> dict:
         return {k: getattr(self, k) for k in ("target_rejections", "box_clamps", "slew_limited_ticks",
@@ -204,10 +208,18 @@ class SafetyFilter:
     # ---- target stage ------------------------------------------------------------------------------------
     def filter_target(self, pos, rot) -> tuple[np.ndarray, np.ndarray]:
         """The filtered impedance target (buffers owned by the filter: read, don't keep)."""
+        if self._settled and (pos == self._cmd_pos).all() and (rot == self._cmd_rot).all():
+            # same command as last tick and the filtered target has reached it: nothing to do (most ticks)
+            if self._target_violation:
+                self.box_clamps += 1
+            return self.target_pos, self.target_rot
         if not math.isfinite(float(pos.sum()) + float(rot.sum())):
             self.target_rejections += 1
             self._target_violation = True
+            self._settled = False
             return self.target_pos, self.target_rot
+        self._cmd_pos[:] = pos
+        self._cmd_rot[:] = rot
         p = umath.clip(pos, self.box_lo, self.box_hi, out=self._p)
         clamped = not (p == pos).all()
         if clamped:
@@ -215,22 +227,23 @@ class SafetyFilter:
         self._target_violation = clamped
         d = umath.subtract(p, self.target_pos, out=self._d)
         n2 = d.dot(d)
-        slewed = False
+        settled = True
         if n2 > self.max_step_m * self.max_step_m:
             d *= self.max_step_m / math.sqrt(n2)
             self.target_pos += d
-            slewed = True
+            settled = False
         else:
             self.target_pos[:] = p
         w = rotation_error(rot, self.target_rot)  # rot = exp(w) target_rot
         ang = math.sqrt(w.dot(w))
         if ang > self.max_step_rad:
             self.target_rot[:] = _rotvec_to_mat(w * (self.max_step_rad / ang)).dot(self.target_rot)
-            slewed = True
-        elif ang > 0.0:
+            settled = False
+        else:
             self.target_rot[:] = rot
-        if slewed:
+        if not settled:
             self.slew_limited_ticks += 1
+        self._settled = settled
         return self.target_pos, self.target_rot
 
     # ---- torque stage ------------------------------------------------------------------------------------
@@ -243,13 +256,20 @@ class SafetyFilter:
             a[:] = tau
         else:
             umath.subtract(tau, bias, out=a)
-        self._a_in[:] = a
+        # inf would be clipped to a finite bound below, so check the inputs first: any inf/NaN in tau or bias makes
+        # the sum of a non-finite, any in q or dq the product q . dq (0 * inf is NaN)
+        if not math.isfinite(float(a.dot(self._ones)) + float(q.dot(dq))):
+            return self._hold(dq, bias)
+        a_in = self._a_in
+        a_in[:] = a
         # 1. end-effector overspeed guard
         overspeed = False
-        if ee_vel is not None and jac is not None:
+        if ee_vel is not None:
             vx, vy, vz = ee_vel[0], ee_vel[1], ee_vel[2]
             s2 = vx * vx + vy * vy + vz * vz
-            if s2 > self.max_ee_speed * self.max_ee_speed:  # False for NaN: caught by the final check
+            if not math.isfinite(s2):
+                return self._hold(dq, bias)
+            if s2 > self.max_ee_speed * self.max_ee_speed and jac is not None:
                 overspeed = True
                 self.overspeed_ticks += 1
                 s = math.sqrt(s2)
@@ -258,25 +278,30 @@ class SafetyFilter:
                 if p > 0.0 and dq2 > 0.0:
                     a -= (p / dq2) * dq
                 a -= (self.brake * (1.0 - self.max_ee_speed / s)) * jac[:3].T.dot(ee_vel[:3])
-        # 2. joint position barrier (ros2_control soft limits for effort joints)
-        vel = umath.subtract(self.q_soft, q, out=self._vel2)  # (q_min - q, q_max - q)
-        vel *= self.kp
-        umath.clip(vel, self.neg_vmax, self.vmax, out=vel)  # allowed velocity (v_lo, v_hi)
-        eff = umath.subtract(vel, dq, out=self._eff2)
-        eff *= self.kv
-        umath.clip(eff, self.neg_tau_max, self.tau_max, out=eff)
-        umath.clip(a, self._eff_lo, self._eff_hi, out=a)  # includes the torque limit: both bounds are within it
-        torque_limited = bool(umath.not_equal(a, self._a_in, out=self._ne).any())
-        # 3. torque-rate limit, then the torque limit (prev is within it, so the result satisfies both)
-        self._tmp[:] = a
-        umath.add(self.prev_active, self.rate_step, out=self._rate2)
-        umath.clip(a, self._rate_lo, self._rate_hi, out=a)
+                if not math.isfinite(float(a.dot(self._ones))):
+                    return self._hold(dq, bias)
+        # 2. joint position barrier (ros2_control soft limits for effort joints), as
+        #    k_v (clip(gamma (q_lim - q), -v_max, v_max) - dq) = clip(k_v gamma (q_lim - q), -k_v v_max, k_v v_max) - k_v dq
+        kv_dq = umath.multiply(self.kv, dq, out=self._kv_dq)
+        kvkp_q = umath.multiply(self.kvkp, q, out=self._kvkp_q)
+        lo = umath.subtract(self.kvkp_q_lo, kvkp_q, out=self._lo)
+        umath.clip(lo, self.neg_kv_vmax, self.kv_vmax, out=lo)
+        umath.subtract(lo, kv_dq, out=lo)
+        hi = umath.subtract(self.kvkp_q_hi, kvkp_q, out=self._hi)
+        umath.clip(hi, self.neg_kv_vmax, self.kv_vmax, out=hi)
+        umath.subtract(hi, kv_dq, out=hi)
+        umath.clip(a, lo, hi, out=a)
+        # 3. torque limit, then the rate limit (prev is within the torque limit, so the result satisfies both)
         umath.clip(a, self.neg_tau_max, self.tau_max, out=a)
-        if umath.not_equal(a, self._tmp, out=self._ne).any():
+        d = umath.subtract(a, a_in, out=self._diff)
+        torque_limited = float(d.dot(d)) > 0.0
+        a_in[:] = a
+        rate_lo = umath.subtract(self.prev_active, self.rate_step_nm, out=self._lo)
+        rate_hi = umath.add(self.prev_active, self.rate_step_nm, out=self._hi)
+        umath.clip(a, rate_lo, rate_hi, out=a)
+        d = umath.subtract(a, a_in, out=self._diff)
+        if float(d.dot(d)) > 0.0:
             self.rate_limited_ticks += 1
-        if (not math.isfinite(float(a.sum())) or (bias is not None and not math.isfinite(float(bias.sum())))
-                or (ee_vel is not None and not math.isfinite(float(ee_vel.sum())))):
-            return self._hold(dq, bias)
         if torque_limited:
             self.torque_limited_ticks += 1
         self.violation = self._target_violation or torque_limited or overspeed
@@ -302,9 +327,10 @@ class SafetyFilter:
             umath.multiply(self.neg_hold_d, dq, out=a)
         else:
             a[:] = 0.0
-        umath.add(self.prev_active, self.rate_step, out=self._rate2)
-        umath.clip(a, self._rate_lo, self._rate_hi, out=a)
         umath.clip(a, self.neg_tau_max, self.tau_max, out=a)
+        rate_lo = umath.subtract(self.prev_active, self.rate_step_nm, out=self._lo)
+        rate_hi = umath.add(self.prev_active, self.rate_step_nm, out=self._hi)
+        umath.clip(a, rate_lo, rate_hi, out=a)
         self.prev_active[:] = a
         out = self.tau_out
         if bias is not None and np.shape(bias) == a.shape and np.all(np.isfinite(bias)):

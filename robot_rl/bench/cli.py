@@ -7,6 +7,8 @@ import json
 
 BENCH_MODULES = (
     "robot_rl.bench.twin",
+    "robot_rl.bench.control_loop",
+    "robot_rl.bench.safety_experiment",
 )
 
 
