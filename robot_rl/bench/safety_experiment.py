@@ -26,11 +26,11 @@ from controllers.impedance import rotation_error
 class AdversaryConfig:
     task: str = "peg_insert"
     steps: int = 100  # at the task's policy rate
-    above_block_m: float = 0.10  # "up" target above the block's top face
+    above_block_m: float = 0.05  # "up" target: the peg tip this far above the block's top face
     below_table_m: float = 0.10  # "down" target below the table (outside the box: the filter clamps it)
     scrub_m: float = 0.05  # lateral amplitude around the hole
     yaw_wobble_rad: float = 0.3
-    hammer_period_steps: int = 4  # up for half, down for half
+    hammer_period_steps: int = 10  # up for half, down for half
     seed: int = 0
 
 
@@ -106,13 +106,20 @@ def adversarial_run(filtered: bool, cfg: AdversaryConfig = AdversaryConfig()) ->
     box_lo, box_hi = np.asarray(filters.safety.workspace_min_m), np.asarray(filters.safety.workspace_max_m)
     outside = int(np.sum(np.any((tp < box_lo) | (tp > box_hi), axis=1)))
     tel = loop.telemetry()
+    eff = tank.cfg.harvest_efficiency
+    dissipated = tel["harvested_j"] / eff if eff > 0.0 else float("nan")
     out = {
         "filters": filtered,
         "ticks": len(active),
         "injected_energy_j": tel["injected_j"],
-        "harvested_energy_j": tel["harvested_j"],
+        "controller_damping_dissipation_j": dissipated,
+        # what the port injected beyond what the controller's own damping dissipated: into contacts, friction,
+        # motion (with the tank: at most E0 - E_min + debt)
+        "injected_minus_damping_dissipation_j": tel["injected_j"] - dissipated,
         "peak_contact_force_n": max(forces),
+        "p99_contact_force_n": float(np.percentile(forces, 99)),
         "mean_contact_force_n": float(np.mean(forces)),
+        "contact_impulse_n_s": float(np.sum(forces) * dt),
         "peak_active_torque_fraction_of_limit": float(np.max(np.abs(active) / tau_max)),
         "peak_torque_rate_nm_per_s": float(rate.max()),
         "peak_tcp_speed_m_per_s": max(speeds),
