@@ -26,16 +26,16 @@ class SACConfig:
     num_critics: int = 10
     critic_subset_size: int = 2  # REDQ: target = min over this many randomly chosen target critics
     critic_layer_norm: bool = True
-    discount: float = 0.99
+    discount: float = 0.97  # SERL's choice for 10 Hz manipulation episodes
     polyak_tau: float = 0.005  # target <- (1 - tau) target + tau online, every critic update
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     temperature_lr: float = 3e-4
-    initial_temperature: float = 1.0
+    initial_temperature: float = 0.01  # sparse 0/1 rewards: a large entropy bonus would swamp them (SERL)
     target_entropy_per_action_dim: float = -0.5  # target entropy = this * continuous action dims (RLPD)
     log_std_min: float = -5.0
     log_std_max: float = 2.0
-    backup_entropy: bool = True  # subtract alpha * log pi in the target (RLPD keeps it)
+    backup_entropy: bool = False  # subtract alpha * log pi in the target (SERL drops it for sparse rewards)
     # hybrid action (HIL-SERL): continuous arm + discrete gripper {close, stay, open} with a double-DQN critic
     discrete_gripper: bool = False
     gripper_change_penalty: float = 0.0  # subtracted from the reward whenever the gripper command changes
@@ -69,6 +69,10 @@ class TrainConfig:
     eval_episodes: int = 10
     checkpoint_every_env_steps: int = 5000
     log_every_env_steps: int = 250
+    # a scripted human (the expert) takes over with this probability per policy step, for this many steps;
+    # its transitions are interventions (online + prior buffers). 0 disables it.
+    intervention_prob_per_step: float = 0.0
+    intervention_steps: int = 10
     rlif: bool = False  # RLIF: the reward is minus one on a human takeover, no task reward
     rlif_takeover_reward: float = -1.0
     device: str = "auto"  # "auto": cuda when available, else cpu

@@ -155,7 +155,8 @@ def config_from_json(d: dict) -> TrainConfig:
 class Trainer:
     """Owns the env, the agent, the two buffers and the counters; ``run`` trains to ``total_env_steps``."""
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True):
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, progress: bool = True,
+                 buffer_capacities: tuple[int, int] | None = None):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.progress = progress
@@ -167,11 +168,13 @@ class Trainer:
         spec = obs_spec_of(self.env.observation_space)
         self.action_dim = self.env.action_space.shape[0]
         rc = cfg.replay
-        self.online = ReplayBuffer(spec, self.action_dim, min(rc.capacity_transitions, cfg.total_env_steps + 1),
-                                   rc.extra_frame_fraction, self.device)
-        prior_capacity = max(cfg.num_demos * self.env.unwrapped.tcfg.episode_steps, 1) + rc.capacity_transitions // 10
-        self.prior = ReplayBuffer(spec, self.action_dim, min(prior_capacity, rc.capacity_transitions),
-                                  rc.extra_frame_fraction, self.device)
+        # sized for this run's budget (a resumed run keeps the capacities it was started with)
+        online_cap, prior_cap = buffer_capacities or (
+            min(rc.capacity_transitions, cfg.total_env_steps + 1),
+            min(rc.capacity_transitions,
+                cfg.num_demos * self.env.unwrapped.tcfg.episode_steps + cfg.total_env_steps // 10 + 1))
+        self.online = ReplayBuffer(spec, self.action_dim, online_cap, rc.extra_frame_fraction, self.device)
+        self.prior = ReplayBuffer(spec, self.action_dim, prior_cap, rc.extra_frame_fraction, self.device)
         self.router = TransitionRouter(self.online, self.prior, rlif=cfg.rlif, takeover_reward=cfg.rlif_takeover_reward)
         state_dim = spec["state"][0][0]
         self.agent = SACAgent(state_dim, self.action_dim, cfg.sac, cameras=tuple(cfg.cameras) if cfg.pixels else (),
@@ -183,6 +186,7 @@ class Trainer:
         self.history: list[dict] = []  # eval results
         self.wall_s = 0.0
         self.demo_info: dict = {}
+        self._expert = None
 
     # ---- persistence ---------------------------------------------------------------------------------------
     @property
@@ -192,7 +196,8 @@ class Trainer:
     def save(self) -> Path:
         meta = {"step": self.step, "episodes": self.episodes, "updates": self.updates, "history": self.history,
                 "wall_s": self.wall_s, "demo_info": self.demo_info, "config": config_to_json(self.cfg),
-                "numpy_rng": self.rng.bit_generator.state}
+                "numpy_rng": self.rng.bit_generator.state,
+                "buffer_capacities": [self.online.capacity, self.prior.capacity]}
         return save_checkpoint(self.checkpoint_dir, model=self.agent, optimizer=self.agent.optimizer,
                                buffers={"online": self.online, "prior": self.prior}, meta=meta)
 
@@ -206,7 +211,11 @@ class Trainer:
             raise CheckpointError(f"{out_dir}: checkpoint config unreadable ({e})") from None
         if total_env_steps is not None:
             cfg = dataclasses.replace(cfg, total_env_steps=total_env_steps)
-        t = cls(cfg, out_dir, progress)
+        try:
+            caps = tuple(int(c) for c in meta["buffer_capacities"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{out_dir}: checkpoint meta lacks buffer capacities ({e})") from None
+        t = cls(cfg, out_dir, progress, buffer_capacities=caps)
         try:
             t.agent.load_state_dict(ck["model"])
             optimizer_from_tensors(t.agent.optimizer, ck["optimizer"], meta["optimizer"])
@@ -223,6 +232,21 @@ class Trainer:
     # ---- loop ----------------------------------------------------------------------------------------------
     def policy(self, deterministic: bool):
         return lambda obs: self.agent.act(obs, deterministic=deterministic, rng=self.rng)
+
+    def _human(self):
+        if self._expert is None:
+            from sim.experts import make_expert
+
+            self._expert = make_expert(self.env.unwrapped, noise_std=self.cfg.demo_noise_std, seed=self.cfg.seed)
+        return self._expert
+
+    def _human_action(self, obs) -> np.ndarray:
+        """The scripted human's action, in the agent's action convention (hybrid: gripper index)."""
+        a = self._human().act(obs)
+        if self.cfg.sac.discrete_gripper:
+            g = to_discrete_gripper(self.env.command, float(a[6]))
+            a = np.concatenate([a[:6], [float(g)]]).astype(np.float32)
+        return a
 
     def random_action(self) -> np.ndarray:
         a = self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
@@ -258,15 +282,27 @@ class Trainer:
         next_log = self.step + cfg.log_every_env_steps
         metrics: dict = {}
         t0 = time.perf_counter()
+        stop = False
         if self.step == 0 and not self.history:
-            self._eval(logger, bar, on_eval)
-        while self.step < cfg.total_env_steps:
-            if self.step < cfg.random_action_steps:
+            stop = self._eval(logger, bar, on_eval)
+        takeover_left = 0
+        while self.step < cfg.total_env_steps and not stop:
+            takeover_started = False
+            if takeover_left == 0 and cfg.intervention_prob_per_step > 0 and \
+                    self.rng.random() < cfg.intervention_prob_per_step:
+                takeover_left, takeover_started = cfg.intervention_steps, True
+                self._human().reset()
+            human = takeover_left > 0
+            if human:
+                action = self._human_action(obs)
+                takeover_left -= 1
+            elif self.step < cfg.random_action_steps:
                 action = self.random_action()
             else:
                 action = self.agent.act(obs, deterministic=False, rng=self.rng)
             next_obs, reward, term, trunc, info = self.env.step(action)
-            self.router.add(obs, action, reward, next_obs, term, trunc)
+            reward = self.router.add(obs, action, reward, next_obs, term, trunc, intervened=human,
+                                     takeover_started=takeover_started)
             obs = next_obs
             ep_ret += reward
             ep_len += 1
@@ -284,15 +320,17 @@ class Trainer:
                 logger.log(self.step, {"train/episode_return": ep_ret, "train/episode_length": ep_len,
                                        "train/success": float(info["success"])})
                 obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
-                ep_ret, ep_len = 0.0, 0
+                ep_ret, ep_len, takeover_left = 0.0, 0, 0
             if self.step >= next_log and metrics:
                 logger.log(self.step, {f"train/{k}": float(v) for k, v in metrics.items()})
                 next_log += cfg.log_every_env_steps
             if self.step >= next_eval:
                 self.wall_s += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                self._eval(logger, bar, on_eval)
+                stop = self._eval(logger, bar, on_eval)
                 next_eval += cfg.eval_every_env_steps
+                if stop:  # the caller's condition (e.g. a benchmark reaching its threshold)
+                    break
             # checkpoints at episode boundaries, so a resumed run starts a fresh episode exactly as this one would
             if episode_over and self.step >= next_ckpt:
                 self.wall_s += time.perf_counter() - t0
@@ -313,7 +351,8 @@ class Trainer:
         atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=1).encode())
         return summary
 
-    def _eval(self, logger, bar, on_eval) -> None:
+    def _eval(self, logger, bar, on_eval) -> bool:
+        """Evaluate and log; returns whether ``on_eval`` asks to stop."""
         res = evaluate(self.policy(deterministic=True), self.eval_env, self.cfg.eval_episodes, self.cfg.seed)
         res["step"] = self.step
         res["wall_s"] = round(self.wall_s, 2)
@@ -321,8 +360,7 @@ class Trainer:
         logger.log(self.step, {"eval/success_rate": res["success_rate"], "eval/mean_return": res["mean_return"]})
         if bar is not None:
             bar.set_postfix(eval_success=f"{res['success_rate']:.2f}", ret=f"{res['mean_return']:.2f}")
-        if on_eval is not None:
-            on_eval(res)
+        return bool(on_eval(res)) if on_eval is not None else False
 
     def curve(self) -> list[tuple[int, float]]:
         return [(h["step"], h["success_rate"]) for h in self.history]

@@ -9,6 +9,8 @@ BENCH_MODULES = (
     "robot_rl.bench.twin",
     "robot_rl.bench.control_loop",
     "robot_rl.bench.safety_experiment",
+    "robot_rl.bench.learner",
+    "robot_rl.bench.sample_efficiency",
 )
 
 
