@@ -13,13 +13,20 @@ Two stages, both called every control tick:
 
   1. end-effector overspeed guard: when the measured linear TCP speed ``s`` exceeds ``max_ee_speed_m_per_s``,
      the part of ``a`` doing positive work on the joint motion is removed and a brake
-     ``-k (1 - s_max/s) J_v^T v`` added, so that ``a . dq < 0`` (the active torque only takes energy out);
+     ``-k (1 - s_max/s) J_v^T v`` added, so that ``a . dq < 0`` before the limits of 3. (the active torque only
+     takes energy out);
   2. joint position limits as a barrier, ros2_control's soft-limit rule for effort joints: per joint the
      velocity must stay in ``[-gamma (q - q_min), gamma (q_max - q)]`` (clamped to the joint's velocity limit);
-     the torque is clamped to ``[-k_v (dq - v_min), -k_v (dq - v_max)]`` (clamped to the torque limit), so a
-     joint moving toward its limit faster than allowed always gets a decelerating torque, and the allowed
-     speed vanishes at the limit (a 1-DoF double integrator under any command never crosses it when
-     ``k_v dt / inertia <= 1`` and ``gamma dt <= 1``; see the tests);
+     the torque is clamped to ``[-k_v (dq - v_min), -k_v (dq - v_max)]``, so a joint moving toward its limit
+     faster than allowed always gets a decelerating torque, and the allowed speed vanishes at the limit.
+     Why it holds: pushed toward its upper limit by any command, a joint of inertia ``I`` (distance to the soft
+     limit ``x``) follows at worst ``I x'' + k_v x' + k_v gamma x = 0``; with ``k_v >= 4 gamma I`` that is
+     overdamped with both poles faster than ``-gamma``, so from ``dq <= gamma x`` it never reaches ``x = 0``.
+     It also needs ``k_v dt <= I`` (the discrete clamp does not overshoot) and ``gamma v_max I <= 2 tau_max``
+     (the torque limit affords the braking). The defaults meet all three for the Panda twin's joint inertias
+     (joint 1: 0.22 .. 3.6 kg m^2, wrist: 0.1 .. 0.16); tests/test_safety.py checks them on a double
+     integrator under arbitrary commands. The torque-rate limit below slows the braking torque's build-up;
+     the soft limits' margin inside the hard ones absorbs that;
   3. joint torque limits ``|a_i| <= tau_max_i`` and the torque-rate limit ``|a_i - a_prev_i| <= rate dt``
      (libfranka: 1000 Nm/s). These two are hardware limits and always hold on the output; where they conflict
      with the barrier (a barrier torque further than one rate step away), they win.
@@ -69,8 +76,9 @@ class SafetyConfig:
     joint_position_min_rad: tuple[float, ...] = _PANDA_Q_MIN_RAD
     joint_position_max_rad: tuple[float, ...] = _PANDA_Q_MAX_RAD
     joint_soft_limit_margin_rad: float = 0.05
-    joint_limit_gain_per_s: float = 10.0  # gamma (ros2_control k_position)
-    joint_limit_damping_nm_s_per_rad: tuple[float, ...] = (30.0, 30.0, 30.0, 30.0, 5.0, 5.0, 5.0)  # k_velocity
+    joint_limit_gain_per_s: float = 5.0  # gamma (ros2_control k_position)
+    # k_velocity, per joint: 4 gamma I_max <= k_v <= I_min / dt (see the module docstring)
+    joint_limit_damping_nm_s_per_rad: tuple[float, ...] = (100.0, 100.0, 30.0, 50.0, 10.0, 10.0, 10.0)
     joint_velocity_limit_rad_per_s: tuple[float, ...] = _PANDA_DQ_MAX_RAD_PER_S
     # hardware limits on the commanded (active) torque
     joint_torque_limit_nm: tuple[float, ...] = _PANDA_TAU_MAX_NM

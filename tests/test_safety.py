@@ -150,12 +150,17 @@ def test_joint_moving_toward_its_limit_faster_than_the_barrier_allows_gets_a_dec
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-12.0, 12.0), min_size=50, max_size=400), st.floats(0.05, 1.0), st.floats(-1.0, 1.0))
-def test_barrier_keeps_a_joint_inside_its_limits_under_any_command(commands, inertia, q0_frac):
-    """A 1-DoF double integrator (one wrist joint, |tau| <= 12 Nm) driven by arbitrary commands through the filter
-    never leaves its hard limits (the soft limits are 0.05 rad inside them)."""
-    j = 6
+@given(st.integers(0, N - 1), st.lists(st.floats(-1.0, 1.0), min_size=50, max_size=400), st.floats(0.0, 1.0),
+       st.floats(-1.0, 1.0))
+def test_barrier_keeps_a_joint_inside_its_limits_under_any_command(j, commands, inertia_frac, q0_frac):
+    """A 1-DoF double integrator driven by arbitrary commands (up to 10x the torque limit) through the filter never
+    leaves its hard limits, for any inertia the barrier's gains are designed for (module docstring):
+    k_v dt <= I <= min(k_v / (4 gamma), 2 tau_max / (gamma v_max))."""
     cfg = dataclasses.replace(CFG, torque_rate_limit_nm_per_s=1e9)
+    kv, gamma = cfg.joint_limit_damping_nm_s_per_rad[j], cfg.joint_limit_gain_per_s
+    tau_max, v_max = cfg.joint_torque_limit_nm[j], cfg.joint_velocity_limit_rad_per_s[j]
+    i_min, i_max = kv * DT, min(kv / (4.0 * gamma), 2.0 * tau_max / (gamma * v_max))
+    inertia = i_min + inertia_frac * (i_max - i_min)
     f = _fresh(cfg)
     lo, hi = cfg.soft_joint_limits_rad()
     q_min, q_max = cfg.joint_position_min_rad[j], cfg.joint_position_max_rad[j]
@@ -164,11 +169,35 @@ def test_barrier_keeps_a_joint_inside_its_limits_under_any_command(commands, ine
     dq = np.zeros(N)
     for c in commands:
         tau = np.zeros(N)
-        tau[j] = c * 10.0  # often beyond the torque limit
+        tau[j] = c * 10.0 * tau_max
         out = f.filter_torque(tau, q, dq)
         dq[j] += DT * out[j] / inertia
         q[j] += DT * dq[j]
         assert q_min <= q[j] <= q_max
+
+
+def test_barrier_gains_cover_the_twin_arm_inertias():
+    """The default gains meet the barrier's conditions for every joint inertia the Panda twin reaches."""
+    import mujoco
+
+    from sim.arm_twin import ArmTwin
+
+    twin = ArmTwin()
+    m, d = twin.model, twin.data
+    lo, hi = CFG.soft_joint_limits_rad()
+    rng = np.random.default_rng(0)
+    full = np.zeros((m.nv, m.nv))
+    diag = []
+    for _ in range(200):
+        d.qpos[twin._qs] = rng.uniform(lo, hi)
+        mujoco.mj_forward(m, d)
+        mujoco.mj_fullM(m, d, full)
+        diag.append(np.diag(full)[twin._ds])
+    i_lo, i_hi = np.min(diag, axis=0), np.max(diag, axis=0)
+    kv, gamma = np.asarray(CFG.joint_limit_damping_nm_s_per_rad), CFG.joint_limit_gain_per_s
+    assert np.all(kv * twin.tick_dt_s <= i_lo)
+    assert np.all(4.0 * gamma * i_hi <= kv)
+    assert np.all(gamma * np.asarray(CFG.joint_velocity_limit_rad_per_s) * i_hi <= 2.0 * TAU_MAX)
 
 
 def test_overspeed_guard_makes_the_active_torque_dissipative():
