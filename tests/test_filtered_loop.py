@@ -1,5 +1,4 @@
 """The filters in the twin's fast loop (controllers/filtered_loop.py via sim/arm_twin.py) and the env's energy cost."""
-import dataclasses
 import json
 import os
 import subprocess

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controllers.impedance import CartesianImpedanceConfig
+from controllers.impedance import CartesianImpedanceConfig, rotation_error
 from controllers.safety import SafetyConfig, SafetyFilter, _rotvec_to_mat, spring_wrench_bound
-from controllers.impedance import rotation_error
 
 DT = 0.002
 CFG = SafetyConfig()
