@@ -62,7 +62,7 @@ class TrainConfig:
     pixels: bool = False
     cameras: tuple[str, ...] = ("front", "wrist")
     batch_size: int = 256
-    utd_ratio: int = 4  # gradient updates per env step (UTD); the last of each group also updates the actor
+    utd_ratio: int = 2  # gradient updates per env step (UTD); the last of each group also updates the actor
     start_training_after_steps: int = 500  # online env steps collected (random actions) before updating
     random_action_steps: int = 500
     eval_every_env_steps: int = 1000

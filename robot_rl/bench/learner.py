@@ -28,7 +28,7 @@ def _rand(shape, dtype, rng):
     return rng.normal(size=shape).astype(dtype)
 
 
-def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compile: bool = False,
+def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compile: bool = False, amp: bool = False,
               image_size_px: int = 128, transitions: tuple[int, int] = (ONLINE_TRANSITIONS, PRIOR_TRANSITIONS)):
     from robot_rl.agents.config import SACConfig
     from robot_rl.agents.replay import ReplayBuffer
@@ -43,7 +43,7 @@ def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compil
     _fill(online, transitions[0], rng)
     _fill(prior, transitions[1], rng)
     agent = SACAgent(STATE_DIM, ACTION_DIM, SACConfig(hidden_width=width, num_critics=critics), cameras=cameras,
-                     image_size_px=image_size_px, device=device, compile=compile)
+                     image_size_px=image_size_px, device=device, compile=compile, amp=amp)
     return agent, online, prior
 
 
@@ -95,19 +95,24 @@ def time_sb3(model, batch: int, updates: int) -> float:
 
 
 def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 100, pixel_updates: int = 5,
-        repeats: int = 5, device: str = "auto", compile: bool = False, pixels: bool = True) -> dict:
+        repeats: int = 5, device: str = "auto", compile: bool = True, pixels: bool = True, amp: bool = True) -> dict:
     from robot_rl.agents.sac import pick_device
 
     dev = pick_device(device)
     torch.manual_seed(0)
     agent, online, prior = make_ours((), width, critics, dev, compile=compile)
     sb3 = make_sb3(width, batch, dev)
+    agent_amp = make_ours((), width, critics, dev, compile=compile, amp=True)[0] if amp else None
     time_ours(agent, online, prior, batch, max(5, updates // 10))  # warm-up (and compilation)
+    if agent_amp is not None:
+        time_ours(agent_amp, online, prior, batch, max(5, updates // 10))
     time_sb3(sb3, batch, max(5, updates // 10))
-    ours, theirs = [], []
-    for _ in range(repeats):  # alternate so that load on the machine affects both alike
+    ours, ours_amp, theirs = [], [], []
+    for _ in range(repeats):  # alternate so that load on the machine affects all alike
         ours.append(time_ours(agent, online, prior, batch, updates))
         theirs.append(time_sb3(sb3, batch, updates))
+        if agent_amp is not None:
+            ours_amp.append(time_ours(agent_amp, online, prior, batch, updates))
     result = {
         "bench": "learner",
         "device": str(dev),
@@ -124,6 +129,9 @@ def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 10
         "ratio_vs_sb3": statistics.median(ours) / statistics.median(theirs),
         "ratio_vs_sb3_per_repeat": [round(a / b, 3) for a, b in zip(ours, theirs)],
     }
+    if ours_amp:  # bfloat16 autocast (master weights and losses in float32); SB3 stays float32
+        result.update(state_updates_per_s_amp_bf16=statistics.median(ours_amp),
+                      ratio_vs_sb3_amp_bf16=statistics.median(ours_amp) / statistics.median(theirs))
     if pixels:
         pagent, ponline, pprior = make_ours(("front", "wrist"), width, critics, dev,
                                             transitions=(1_000, 500))
@@ -143,14 +151,19 @@ def add_parser(sub) -> None:
     p.add_argument("--pixel-updates", type=int, default=5, help="updates per timed repeat (pixel config)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true", help="torch.compile our loss computation")
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="eager mode (default: torch.compile our loss computation; compilation time is excluded)")
+    p.add_argument("--no-amp", action="store_true", help="skip the bfloat16-autocast variant of our state config")
     p.add_argument("--no-pixels", action="store_true", help="skip the 2-camera pixel config")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--json", action="store_true")
 
     def _go(a):
         from robot_rl.bench.cli import emit
 
+        if a.threads:
+            torch.set_num_threads(a.threads)
         return emit(run(a.batch, a.width, a.critics, a.updates, a.pixel_updates, a.repeats, a.device, a.compile,
-                        not a.no_pixels), a.json)
+                        not a.no_pixels, not a.no_amp), a.json)
 
     p.set_defaults(func=_go)

@@ -26,6 +26,16 @@ def _settings(a) -> dict:
             "sb3_demos": not a.sb3_no_demos}
 
 
+_ONLY_OURS = ("steps", "utd", "critics")
+_ONLY_SB3 = ("sb3_steps", "sb3_demos")
+
+
+def _relevant(s: dict, algo: str) -> dict:
+    """The settings a finished run of ``algo`` depends on (to decide whether a cached result can be reused)."""
+    drop = _ONLY_SB3 if algo == "ours" else _ONLY_OURS
+    return {k: v for k, v in s.items() if k not in drop}
+
+
 def run_ours(s: dict, seed: int, out: Path, progress: bool) -> dict:
     from robot_rl.agents.config import SACConfig, TrainConfig
     from robot_rl.agents.trainer import Trainer
@@ -115,7 +125,7 @@ def run(a) -> dict:
         for seed in seeds:
             path = out / f"{algo}_seed{seed}.json"
             cached = json.loads(path.read_text()) if path.is_file() else None
-            if cached is not None and cached.get("settings") == s:
+            if cached is not None and _relevant(cached.get("settings", {}), algo) == _relevant(s, algo):
                 results[algo].append(cached)
                 continue
             if algo not in algos:
@@ -166,11 +176,16 @@ def add_parser(sub) -> None:
     p.add_argument("--only", choices=("ours", "sb3_sac"), help="run only one side (finished runs are reused)")
     p.add_argument("--out", default="runs/bench/sample_efficiency")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--json", action="store_true")
 
     def _go(a):
         from robot_rl.bench.cli import emit
 
+        if a.threads:
+            import torch
+
+            torch.set_num_threads(a.threads)
         return emit(run(a), a.json)
 
     p.set_defaults(func=_go)

@@ -25,7 +25,9 @@ def _run(a) -> int:
             cfg = TrainConfig(task=a.task, reward=a.reward, seed=a.seed, total_env_steps=a.steps or 15_000,
                               num_demos=a.demos, pixels=a.pixels, batch_size=a.batch, utd_ratio=a.utd,
                               eval_every_env_steps=a.eval_every, eval_episodes=a.eval_episodes, device=a.device,
-                              compile=a.compile, amp=a.amp, rlif=a.rlif, sac=sac, encoder=enc)
+                              compile=a.compile, amp=a.amp, rlif=a.rlif, sac=sac, encoder=enc,
+                              random_action_steps=a.random_steps, start_training_after_steps=a.random_steps,
+                              intervention_prob_per_step=a.intervention_prob)
             if a.pixels:
                 cfg = dataclasses.replace(cfg, cameras=tuple(a.cameras.split(",")))
             out = a.out or f"runs/train/{a.task}_{'pixels' if a.pixels else 'state'}_seed{a.seed}"
@@ -56,9 +58,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cameras", default="front,wrist", help="cameras for --pixels (default front,wrist)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly from its last checkpoint")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default 15000)")
-    p.add_argument("--utd", type=int, default=4, help="gradient updates per env step (default 4)")
+    p.add_argument("--utd", type=int, default=2, help="gradient updates per env step (default 2)")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--width", type=int, default=256, help="hidden width of actor and critics")
+    p.add_argument("--width", type=int, default=128, help="hidden width of actor and critics (default 128)")
     p.add_argument("--critics", type=int, default=10, help="critic ensemble size (default 10)")
     p.add_argument("--reward", default="sparse", choices=("sparse", "dense"))
     p.add_argument("--seed", type=int, default=0)
@@ -66,6 +68,10 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--discrete-gripper", action="store_true", help="hybrid action: close/stay/open gripper head")
     p.add_argument("--gripper-penalty", type=float, default=0.0, help="reward penalty per gripper change")
+    p.add_argument("--random-steps", type=int, default=500,
+                   help="uniform-random env steps before the policy acts and updates start (default 500)")
+    p.add_argument("--intervention-prob", type=float, default=0.0,
+                   help="per-step probability that the scripted human takes over (interventions; default 0)")
     p.add_argument("--rlif", action="store_true", help="RLIF: reward -1 on takeover, no task reward")
     p.add_argument("--pretrained-encoder", default=None, help="local safetensors of the conv trunk (frozen)")
     p.add_argument("--device", default="auto", help="auto (cuda if available) | cpu | cuda")
