@@ -117,3 +117,21 @@ def test_interventions_reach_the_prior_buffer_and_rlif_rewards_takeovers(tmp_pat
     assert 0 < len(t.prior) < 200  # only the scripted human's steps
     rewards = t.online.rewards[:len(t.online)]
     assert set(rewards.unique().tolist()) <= {0.0, -1.0} and (rewards == -1.0).any()
+
+
+def test_pixel_training_stores_camera_frames_and_updates_the_shared_encoder(tmp_path):
+    from robot_rl.agents.config import EncoderConfig
+
+    torch.set_num_threads(1)
+    cfg = _small(task="pick_cube", reward="sparse", steps=40, num_demos=1, batch_size=8, pixels=True,
+                 random_action_steps=20, start_training_after_steps=20, eval_episodes=1,
+                 encoder=EncoderConfig(channels=8, conv_layers=2, feature_dim_per_camera=8))
+    t = Trainer(cfg, tmp_path, progress=False)
+    before = [p.detach().clone() for p in t.agent.encoder.parameters()]
+    t.run()
+    assert t.online.frames["images/front"].dtype == torch.uint8
+    assert t.online.frames["images/wrist"].shape[1:] == (128, 128, 3)
+    n = len(t.online)
+    assert n == 40 and t.online.frames_written <= n + 2  # one extra frame per episode start, not one per step
+    assert t.updates == 40 - 19  # UTD 1 from step 20 on
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.agent.encoder.parameters()))
