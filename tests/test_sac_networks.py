@@ -144,3 +144,17 @@ def test_update_moves_targets_by_polyak_tau(discrete):
     agent.update(batch)
     for t0, t1, p in zip(target_before, agent.critic_target.parameters(), agent.critic.parameters()):
         torch.testing.assert_close(t1, 0.5 * t0 + 0.5 * p)
+
+
+def test_bf16_autocast_update_keeps_q_values_and_losses_in_float32():
+    torch.manual_seed(0)
+    agent = SACAgent(5, 7, SACConfig(hidden_width=32, num_critics=4), amp=True)
+    b = 16
+    batch = {"obs": {"state": torch.randn(b, 5)}, "next_obs": {"state": torch.randn(b, 5)},
+             "action": torch.rand(b, 7) * 2 - 1, "reward": torch.ones(b), "terminated": torch.zeros(b)}
+    m = agent.update(batch)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in m.values())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = agent.critic(torch.randn(b, 12))
+    assert q.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in agent.parameters())  # master weights stay float32

@@ -62,6 +62,9 @@ class CriticEnsemble(nn.Module):
             if self.layer_norm:
                 h = F.layer_norm(h, h.shape[-1:]) * scales[i - 1] + shifts[i - 1]
             h = F.relu(h)
+            if i == n_lin - 1:  # the cheap output layer in float32 even under bf16 autocast: TD errors are small
+                with torch.autocast(h.device.type, enabled=False):
+                    return torch.baddbmm(bs[i].float(), h.float(), ws[i].float()).squeeze(-1)
             h = torch.baddbmm(bs[i], h, ws[i])
         return h.squeeze(-1)
 
@@ -102,7 +105,7 @@ class TanhGaussianActor(nn.Module):
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def forward(self, x: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None):
-        mean, log_std = self.trunk(x).chunk(2, dim=-1)
+        mean, log_std = self.trunk(x).float().chunk(2, dim=-1)  # the distribution in float32 (also under AMP)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(log_std) + 1)
         if deterministic:
             return torch.tanh(mean), None
