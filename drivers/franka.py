@@ -28,6 +28,7 @@ import enum
 import logging
 import math
 import socket
+import struct
 import sys
 import threading
 import time
@@ -45,7 +46,10 @@ Vec6 = tuple[float, float, float, float, float, float]
 Vec7 = tuple[float, float, float, float, float, float, float]
 
 FRANKA_HOME_Q_RAD: Vec7 = (0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0, math.pi / 2, math.pi / 4)
-FRANKA_COMMAND_PORT = 1337  # libfranka's TCP command port (used for the reachability check before connecting)
+FRANKA_COMMAND_PORT = 1337  # libfranka's TCP command port (robot)
+FRANKA_GRIPPER_PORT = 1338
+FRANKA_ROBOT_PROTOCOL_VERSION = 10  # libfranka 0.21 robot protocol (any answer counts in probe_franka)
+FRANKA_GRIPPER_PROTOCOL_VERSION = 3
 JOINT_NAMES = tuple(f"fr3_joint{i}" for i in range(1, 8))
 
 
@@ -242,18 +246,48 @@ def rot_to_quat_xyzw(r: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
-def check_reachable(host: str, port: int = FRANKA_COMMAND_PORT, timeout_s: float = 3.0) -> None:
-    """Raise :class:`FrankaConnectionError` unless something accepts TCP on ``host:port`` within ``timeout_s``.
+def probe_franka(host: str, port: int = FRANKA_COMMAND_PORT, timeout_s: float = 3.0,
+                 header_fmt: str = "<III", version: int = FRANKA_ROBOT_PROTOCOL_VERSION) -> None:
+    """Raise :class:`FrankaConnectionError` unless a Franka (robot, or gripper with ``port=1338``,
+    ``header_fmt="<HII"``) answers libfranka's Connect request on ``host:port`` within ``timeout_s``.
 
-    libfranka's own connect blocks (holding the GIL) for up to a minute on an address where nothing answers;
-    this check turns "no robot there" into a clear error within the timeout."""
+    Why: libfranka's own connect blocks, holding the GIL, for minutes when something accepts TCP but never
+    answers, and for its own timeout on an address where nothing is; this probe turns "no robot there" into a
+    clear error within the timeout. The probe's connection is closed before libfranka connects (any answer,
+    even "incompatible version", proves a Franka is there)."""
+    where = f"{host}:{port}"
+    hint = "Is the robot on, FCI enabled in Desk, and robot_ip right?"
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
+        sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError as e:
-        raise FrankaConnectionError(
-            f"no Franka at {host}:{port}: {e.strerror or e} (within {timeout_s:g} s). Is the robot on, FCI enabled "
-            f"in Desk, and robot_ip right?") from None
+        raise FrankaConnectionError(f"no Franka at {where}: {e.strerror or e} (within {timeout_s:g} s). {hint}") from None
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a real port for the state stream the peer may start
+    try:
+        udp.bind(("", 0))
+        sock.settimeout(timeout_s)
+        hdr = struct.calcsize(header_fmt)
+        payload = struct.pack("<HH", version, udp.getsockname()[1])
+        sock.sendall(struct.pack(header_fmt, 0, 0, hdr + len(payload)) + payload)
+        got = b""
+        deadline = time.monotonic() + timeout_s
+        while len(got) < hdr:
+            sock.settimeout(max(1e-3, deadline - time.monotonic()))
+            chunk = sock.recv(hdr - len(got))
+            if not chunk:
+                raise FrankaConnectionError(f"{where} closed the connection without answering the Franka Connect "
+                                            f"request. {hint}")
+            got += chunk
+        command = struct.unpack(header_fmt, got)[0]
+        if command != 0:
+            raise FrankaConnectionError(f"{where} answered, but not with a Franka Connect response. {hint}")
+    except (socket.timeout, TimeoutError):
+        raise FrankaConnectionError(f"{where} accepted TCP but did not answer the Franka Connect request within "
+                                    f"{timeout_s:g} s: not a Franka (or FCI is off). {hint}") from None
+    except OSError as e:
+        raise FrankaConnectionError(f"no Franka at {where}: {e.strerror or e}. {hint}") from None
+    finally:
+        sock.close()
+        udp.close()
 
 
 def _import_pylibfranka():
@@ -301,7 +335,7 @@ class FrankaArm:
         plf = _import_pylibfranka()
         self._plf = plf
         cfg = self.cfg
-        check_reachable(cfg.robot_ip, FRANKA_COMMAND_PORT, cfg.connect_timeout_s)
+        probe_franka(cfg.robot_ip, FRANKA_COMMAND_PORT, cfg.connect_timeout_s)
         rt = plf.RealtimeConfig.kEnforce if cfg.realtime == "enforce" else plf.RealtimeConfig.kIgnore
         try:
             self.robot = plf.Robot(cfg.robot_ip, rt)
@@ -316,6 +350,8 @@ class FrankaArm:
             self.robot = None
             raise FrankaConnectionError(f"Franka at {cfg.robot_ip}: {e}") from None
         if cfg.gripper.enabled:
+            probe_franka(cfg.robot_ip, FRANKA_GRIPPER_PORT, cfg.connect_timeout_s, "<HII",
+                         FRANKA_GRIPPER_PROTOCOL_VERSION)
             try:
                 self.gripper = plf.Gripper(cfg.robot_ip)
             except (plf.NetworkException, plf.FrankaException, RuntimeError) as e:
