@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = (
     "robot_rl.commands.demo_cmd",
     "robot_rl.bench.cli",
     "robot_rl.commands.train_cmd",
+    "robot_rl.commands.launch_cmd",
 )
 
 

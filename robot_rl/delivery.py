@@ -83,7 +83,7 @@ class Inbox:
         self.gaps = 0
 
     def accept(self, t: Transition) -> bool:
-        expected = self.received.get(t.actor_id, 0) + 1
+        expected = self.received.setdefault(t.actor_id, 0) + 1  # known from now on: acked even before its seq 1
         if t.seq == expected:
             self.received[t.actor_id] = t.seq
             return True

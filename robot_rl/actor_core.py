@@ -1,0 +1,124 @@
+"""The actor behind ``actor_node``: runs episodes on any env with the TwinArmEnv convention (normally
+:class:`robot_rl.ros_env.RosArmEnv`), merges the human through the :class:`InterventionMux`, numbers and
+queues transitions in an :class:`Outbox`, and swaps in new weights at a fixed step cadence (also
+mid-episode). With no weights yet it explores uniformly; with no learner it keeps acting on its last weights.
+No rclpy here."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from robot_rl.agents.config import SACConfig
+from robot_rl.agents.sac import SACAgent
+from robot_rl.delivery import Outbox
+from robot_rl.intervention import InterventionMux
+from robot_rl.wire import Transition, decode_weights
+
+
+@dataclass(frozen=True)
+class ActorConfig:
+    actor_id: str = "actor0"
+    mode: str = "policy"  # "policy" (policy + human takeover) or "teleop" (human only: demos)
+    weights_every_steps: int = 10  # look for new weights this often (mid-episode too)
+    deterministic: bool = False
+    seed: int = 0
+
+
+class WeightsPolicy:
+    """An actor network rebuilt from a weights payload (safetensors; architecture in its metadata)."""
+
+    def __init__(self, payload: bytes, device: str = "cpu"):
+        tensors, self.version, meta = decode_weights(payload)
+        cams = tuple(c for c in meta.get("cameras", "").split(",") if c)
+        cfg = SACConfig(hidden_width=int(meta["hidden_width"]), hidden_layers=int(meta["hidden_layers"]), num_critics=2)
+        self.agent = SACAgent(int(meta["state_dim"]), int(meta["action_dim"]), cfg, cameras=cams,
+                              image_size_px=int(meta.get("image_size_px", 128)), device=device)
+        missing, unexpected = self.agent.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()},
+                                                         strict=False)
+        if unexpected or any(k.startswith("actor.") for k in missing):
+            raise ValueError(f"weights do not fit the actor (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        self.agent.eval()
+
+    def act(self, obs: dict, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
+        return self.agent.act(obs, deterministic=deterministic, rng=rng)
+
+
+class ActorCore:
+    def __init__(self, env, cfg: ActorConfig, mux: InterventionMux, outbox: Outbox, lock: threading.Lock | None = None,
+                 clock=time.monotonic):
+        self.env, self.cfg, self.mux, self.outbox = env, cfg, mux, outbox
+        self.lock = lock or threading.Lock()
+        self.clock = clock
+        self.rng = np.random.default_rng(cfg.seed)
+        self.policy: WeightsPolicy | None = None
+        self._pending_weights: bytes | None = None
+        self.weights_version = -1
+        self.weight_loads = 0
+        self.episode = 0
+        self.steps = 0
+        self.on_step = None  # hook(decision, obs, next_obs, reward, info) e.g. a recorder
+        self.on_episode_end = None  # hook(episode, success, intervened_steps, steps)
+
+    def offer_weights(self, payload: bytes) -> None:
+        """Called from the transport thread; loaded at the next cadence point."""
+        with self.lock:
+            self._pending_weights = payload
+
+    def _maybe_load_weights(self) -> None:
+        with self.lock:
+            payload, self._pending_weights = self._pending_weights, None
+        if payload is None:
+            return
+        p = WeightsPolicy(payload)
+        if p.version > self.weights_version:
+            self.policy, self.weights_version = p, p.version
+            self.weight_loads += 1
+
+    def policy_action(self, obs) -> np.ndarray:
+        if self.cfg.mode == "teleop":
+            return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
+        if self.policy is None:
+            return self.rng.uniform(-1.0, 1.0, 7).astype(np.float32)
+        return self.policy.act(obs, self.cfg.deterministic, self.rng)
+
+    def run_episode(self, stop: threading.Event | None = None) -> dict:
+        obs, _ = self.env.reset()
+        with self.lock:
+            self.mux.reset()
+        self.episode += 1
+        ret, success, human_steps, n = 0.0, False, 0, 0
+        while stop is None or not stop.is_set():
+            if self.steps % self.cfg.weights_every_steps == 0:
+                self._maybe_load_weights()
+            a = self.policy_action(obs)
+            with self.lock:
+                d = self.mux.decide(a, self.clock())
+            if self.cfg.mode == "teleop" and not d.intervened:
+                d.intervened = True  # in teleop mode every executed action is the human's (zero = hold still)
+            next_obs, reward, term, trunc, info = self.env.step(d.action)
+            if d.label == "success":
+                reward, term, info = 1.0, True, {**info, "success": True}
+            elif d.label == "fail":
+                trunc = True
+            success = success or bool(info.get("success"))
+            self.outbox.add(Transition(obs, d.action, float(reward), next_obs, bool(term), bool(trunc),
+                                       intervened=d.intervened, takeover_started=d.takeover_started,
+                                       success=bool(info.get("success")), episode=self.episode))
+            if self.on_step is not None:
+                self.on_step(d, obs, next_obs, reward, info)
+            obs = next_obs
+            ret += reward
+            n += 1
+            self.steps += 1
+            human_steps += int(d.intervened)
+            if term or trunc:
+                break
+        out = {"episode": self.episode, "success": success, "return": ret, "steps": n, "intervened_steps": human_steps,
+               "weights_version": self.weights_version}
+        if self.on_episode_end is not None:
+            self.on_episode_end(out)
+        return out

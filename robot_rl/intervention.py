@@ -1,0 +1,79 @@
+"""Human-intervention mux (HIL-SERL): a human takeover on the teleop topics wins over the policy, and the executed
+action carries the intervention flag.
+
+Teleop convention (``/teleop/twist`` + ``/teleop/joy``): the twist's linear/angular parts are the action's
+``[0:3]`` / ``[3:6]`` in normalised units ([-1, 1], end-effector frame, the policy's own convention); joy buttons
+are ``[takeover, gripper, success, fail]`` (held takeover = human drives; gripper toggles open/closed on press;
+success / fail end the episode with that label). A twist above ``deadband`` also takes over (a SpaceMouse user
+just pushes). Inputs older than ``timeout_s`` are ignored: a silent teleop device never drives the robot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BUTTON_TAKEOVER, BUTTON_GRIPPER, BUTTON_SUCCESS, BUTTON_FAIL = 0, 1, 2, 3
+
+
+@dataclass
+class MuxDecision:
+    action: np.ndarray
+    intervened: bool
+    takeover_started: bool
+    label: str | None  # "success" / "fail" pressed by the human, else None
+
+
+class InterventionMux:
+    def __init__(self, timeout_s: float = 0.3, deadband: float = 0.05):
+        self.timeout_s = timeout_s
+        self.deadband = deadband
+        self.twist = np.zeros(6)
+        self.twist_t = -np.inf
+        self.buttons: list[int] = []
+        self.joy_t = -np.inf
+        self.gripper = -1.0  # human's gripper command (-1 open .. 1 closed)
+        self._prev_buttons: list[int] = []
+        self._was_human = False
+        self._pending_label: str | None = None
+
+    def on_twist(self, v6, now_s: float) -> None:
+        v = np.asarray(v6, float)
+        if v.shape == (6,) and np.all(np.isfinite(v)):
+            self.twist, self.twist_t = np.clip(v, -1.0, 1.0), now_s
+
+    def on_joy(self, buttons, now_s: float) -> None:
+        b = [int(x) for x in buttons]
+        prev = self._prev_buttons
+        pressed = lambda i: len(b) > i and b[i] and not (len(prev) > i and prev[i])  # noqa: E731
+        if pressed(BUTTON_GRIPPER):
+            self.gripper = -self.gripper
+        if pressed(BUTTON_SUCCESS):
+            self._pending_label = "success"
+        elif pressed(BUTTON_FAIL):
+            self._pending_label = "fail"
+        self.buttons, self.joy_t, self._prev_buttons = b, now_s, b
+
+    def human_active(self, now_s: float) -> bool:
+        joy_fresh = now_s - self.joy_t <= self.timeout_s
+        twist_fresh = now_s - self.twist_t <= self.timeout_s
+        held = joy_fresh and len(self.buttons) > BUTTON_TAKEOVER and bool(self.buttons[BUTTON_TAKEOVER])
+        pushing = twist_fresh and float(np.max(np.abs(self.twist))) > self.deadband
+        return held or pushing
+
+    def decide(self, policy_action: np.ndarray, now_s: float) -> MuxDecision:
+        human = self.human_active(now_s)
+        started = human and not self._was_human
+        if started:
+            self.gripper = float(np.sign(policy_action[6]) or -1.0)  # the human starts from the policy's gripper
+        self._was_human = human
+        label, self._pending_label = self._pending_label, None
+        if not human:
+            return MuxDecision(np.asarray(policy_action, np.float32), False, False, label)
+        twist = self.twist if now_s - self.twist_t <= self.timeout_s else np.zeros(6)
+        a = np.concatenate([twist, [self.gripper]]).astype(np.float32)
+        return MuxDecision(a, True, started, label)
+
+    def reset(self) -> None:
+        self._was_human = False
+        self._pending_label = None

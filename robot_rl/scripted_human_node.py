@@ -1,0 +1,100 @@
+"""Scripted human node: :class:`robot_rl.scripted_human.ScriptedHuman` over ROS. Reads ``/arm/ee_pose`` and
+``/task/state``; while taking over publishes ``/teleop/twist`` (action units) and ``/teleop/joy`` with the
+takeover button held, at 20 Hz; otherwise publishes the joy with takeover released at 2 Hz.
+``always_takeover:=true`` makes it drive all the time (demos for ``robot-rl record-demos``)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+import rclpy.executors
+import rclpy.node
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Joy
+from std_msgs.msg import Float64MultiArray, String
+
+from robot_rl import ros_adapter as ra
+from robot_rl.ros_env import quat_to_mat
+from robot_rl.scripted_human import ScriptedHuman, ScriptedHumanConfig
+
+
+class ScriptedHumanNode(rclpy.node.Node):
+    def __init__(self):
+        super().__init__("scripted_human")
+        p = lambda n, d: self.declare_parameter(n, d).value  # noqa: E731
+        self.cfg = ScriptedHumanConfig(task=p("task", "reach"), noise_std=p("noise_std", 0.1),
+                                       patience_steps=p("patience_steps", 10), takeover_steps=p("takeover_steps", 15),
+                                       seed=p("seed", 0))
+        self.always = p("always_takeover", False)
+        self.enabled = p("enabled", True)
+        self.human = ScriptedHuman(self.cfg)
+        self.pose = None
+        self.task = None
+        self.action = None
+        self.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, qos_profile_sensor_data)
+        self.create_subscription(Float64MultiArray, "/task/state", self._on_task, qos_profile_sensor_data)
+        self.create_subscription(String, "/rl/episodes", lambda m: self.human.reset(), ra.RELIABLE)
+        self.pub_twist = self.create_publisher(TwistStamped, "/teleop/twist", ra.RELIABLE)
+        self.pub_joy = self.create_publisher(Joy, "/teleop/joy", ra.RELIABLE)
+        self.create_timer(1.0 / ra_policy_hz(self.cfg.task), self._period)
+        self.create_timer(0.05, self._publish)
+
+    def _on_pose(self, m) -> None:
+        o, q = m.pose.position, m.pose.orientation
+        self.pose = (np.array([o.x, o.y, o.z]), quat_to_mat([q.w, q.x, q.y, q.z]))
+
+    def _on_task(self, m) -> None:
+        self.task = np.asarray(m.data)
+
+    def _period(self) -> None:
+        if not self.enabled or self.pose is None or self.task is None:
+            self.action = None
+            return
+        self.human.observe(*self.pose, self.task)
+        a = self.human.period()
+        if self.always and a is None:
+            a = self.human.expert.act()
+        self.action = a
+
+    def _publish(self) -> None:
+        joy = Joy()
+        joy.header.stamp = self.get_clock().now().to_msg()
+        if self.action is None:
+            joy.buttons = [0, 0, 0, 0]
+            self.pub_joy.publish(joy)
+            return
+        t = TwistStamped()
+        t.header.stamp = joy.header.stamp
+        a = [float(v) for v in self.action]
+        t.twist.linear.x, t.twist.linear.y, t.twist.linear.z = a[0:3]
+        t.twist.angular.x, t.twist.angular.y, t.twist.angular.z = a[3:6]
+        joy.buttons = [1, 0, 0, 0]
+        self.pub_twist.publish(t)
+        self.pub_joy.publish(joy)
+
+
+def ra_policy_hz(task: str) -> float:
+    from sim.tasks import TASKS
+
+    return TASKS[task].config.policy_hz
+
+
+def main(args=None) -> int:
+    ra.init(args)
+    node = ScriptedHumanNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

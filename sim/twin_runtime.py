@@ -1,0 +1,160 @@
+"""The twin as a stand-in for the arm driver: wall-clock paced physics, the driver's watchdog and e-stop, the
+workspace clip on incoming targets, cameras. No ROS here; ``sim/twin_node.py`` translates messages.
+
+The impedance law runs at the twin's control rate (``TwinConfig.control_hz``, 500 Hz) inside the physics;
+:meth:`TwinRuntime.advance` steps as many control ticks as wall time has elapsed since the last call, so the
+node may call it at any rate (it publishes at ``state_hz``). Before each batch of ticks the watchdog decides
+the target: the last received target while fresh, else the pose held when it went stale (:class:`ArmWatchdog`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
+from sim.arm_env import TwinArmEnv, mat_to_quat
+
+
+@dataclass(frozen=True)
+class TwinRuntimeConfig:
+    task: str = "reach"
+    cameras: tuple[str, ...] = ("front", "wrist")
+    image_size_px: int = 128
+    state_hz: float = 100.0  # joint states, ee pose/wrench, gripper state, task state
+    camera_hz: float = 10.0
+    target_timeout_s: float = 0.2  # watchdog: a target older than this -> hold
+    max_catch_up_s: float = 0.1  # at most this much simulated time per advance() (a stalled process does not sprint)
+    seed: int = 0
+
+
+def quat_wxyz_to_mat(q) -> np.ndarray:
+    w, x, y, z = (float(v) for v in q)
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    if not math.isfinite(n) or n < 1e-9:
+        raise ValueError(f"invalid quaternion {q}")
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+class TwinRuntime:
+    def __init__(self, cfg: TwinRuntimeConfig = TwinRuntimeConfig()):
+        self.cfg = cfg
+        self.env = TwinArmEnv(cfg.task, image_size_px=cfg.image_size_px)
+        for cam in cfg.cameras:
+            if cam not in self.env.camera_names():
+                raise ValueError(f"unknown camera {cam!r}; the scene has {self.env.camera_names()}")
+        self.twin = self.env.twin
+        self.tcfg = self.env.tcfg
+        self._ws_lo = np.asarray(self.tcfg.workspace_min_m, float)
+        self._ws_hi = np.asarray(self.tcfg.workspace_max_m, float)
+        self._wd_cfg = ArmWatchdogConfig(cfg.target_timeout_s)
+        self.watchdog = ArmWatchdog(self._wd_cfg)
+        self._target_pos = None
+        self._target_rot = None
+        self._last_s: float | None = None
+        self.ticks = 0
+        self.episode = 0
+        self.rejected_targets = 0
+        self.reset()
+
+    # ---- inputs ------------------------------------------------------------------------------------------
+    def on_target(self, pos, quat_wxyz, now_s: float) -> bool:
+        """A target pose arrived; clipped into the workspace box like the driver does. False if rejected."""
+        pos = np.asarray(pos, float)
+        if pos.shape != (3,) or not np.all(np.isfinite(pos)):
+            self.rejected_targets += 1
+            return False
+        try:
+            rot = quat_wxyz_to_mat(quat_wxyz)
+        except ValueError:
+            self.rejected_targets += 1
+            return False
+        self._target_pos = np.clip(pos, self._ws_lo, self._ws_hi)
+        self._target_rot = rot
+        self.watchdog.on_target(now_s)
+        return True
+
+    def on_gripper(self, closedness: float) -> None:
+        if math.isfinite(closedness) and self.tcfg.gripper_locked_closedness is None:
+            self.twin.set_gripper(closedness)
+
+    def estop(self) -> None:
+        self.watchdog.estop()
+
+    @property
+    def estopped(self) -> bool:
+        return self.watchdog.estop_latched
+
+    def reset(self) -> tuple[bool, str]:
+        """Back to a (randomised) start pose with a new task instance; refused while the e-stop is latched."""
+        if self.estopped:
+            return False, "e-stop latched: reset refused"
+        self.env.reset(seed=self.cfg.seed + self.episode)
+        self.episode += 1
+        self.watchdog = ArmWatchdog(self._wd_cfg)  # a fresh watchdog holds the new start pose
+        self._target_pos = self._target_rot = None
+        return True, f"episode {self.episode}"
+
+    # ---- the loop ----------------------------------------------------------------------------------------
+    def advance(self, now_s: float) -> ArmMode:
+        """Step the physics up to ``now_s`` (wall clock) under the watchdog's decision."""
+        if self._last_s is None:
+            self._last_s = now_s
+        dt = min(max(0.0, now_s - self._last_s), self.cfg.max_catch_up_s)
+        pos, rot = self.twin.ee_pose()
+        mode = self.watchdog.update(now_s, pos, rot)
+        if mode == ArmMode.TRACKING:
+            self.twin.set_target(self._target_pos, self._target_rot)
+        else:  # WAITING / HOLD / ESTOP: hold the pose captured when the target went stale (or the e-stop fired)
+            if self.watchdog.hold_pos is None:
+                self.watchdog.hold_pos, self.watchdog.hold_rot = pos, rot
+            self.twin.set_target(self.watchdog.hold_pos, self.watchdog.hold_rot)
+        n = int(dt / self.twin.tick_dt_s)
+        if n > 0:
+            self.twin.step(n)
+            self.ticks += n
+            self._last_s += n * self.twin.tick_dt_s
+        if now_s - self._last_s > self.cfg.max_catch_up_s:
+            self._last_s = now_s  # fell behind (stall): drop the backlog
+        return mode
+
+    # ---- outputs -----------------------------------------------------------------------------------------
+    def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        names = [f"joint{i}" for i in range(1, self.twin.n + 1)]
+        return names, self.twin.q.copy(), self.twin.dq.copy(), self.twin.last_tau.copy()
+
+    def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Position [m] and quaternion (w, x, y, z) of the TCP, base frame."""
+        pos, rot = self.twin.ee_pose()
+        return pos, mat_to_quat(rot)
+
+    def ee_wrench(self) -> np.ndarray:
+        return self.twin.ee_wrench()
+
+    def gripper_width(self) -> float:
+        return self.twin.gripper_width()
+
+    def task_state(self) -> np.ndarray:
+        """Privileged twin-only signal for training without a reward classifier: [reward, success, features...]."""
+        env = self.env
+        tcp, _ = self.twin.ee_pose()
+        success = env.task.success(env.model, env.data, tcp)
+        feats = env.task.features(env.model, env.data, tcp)
+        return np.concatenate([[float(success), float(success)], feats]).astype(np.float64)
+
+    def render(self, camera: str) -> np.ndarray:
+        return self.env.render_camera(camera)
+
+    def camera_intrinsics(self, camera: str) -> tuple[int, int, float, float, float, float]:
+        """(width, height, fx, fy, cx, cy) of a MuJoCo camera (pinhole from its vertical field of view)."""
+        s = self.cfg.image_size_px
+        fovy = float(self.env.model.cam_fovy[self.env.model.camera(camera).id])
+        f = 0.5 * s / math.tan(math.radians(fovy) / 2)
+        return s, s, f, f, (s - 1) / 2, (s - 1) / 2
+
+    def close(self) -> None:
+        self.env.close()
