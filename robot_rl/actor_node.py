@@ -78,7 +78,7 @@ class ActorNode(rclpy.node.Node):
 
     def _episode_end(self, info: dict) -> None:
         info = {**info, "actor": self.acfg.actor_id, "weight_loads": self.core.weight_loads,
-                "unpersisted": self.outbox.unpersisted}
+                "unpersisted": self.outbox.unpersisted, "sent": self.outbox.last_seq}
         self.pub_ep.publish(String(data=json.dumps(info)))
         self.get_logger().info(f"episode {info}")
 
