@@ -1,0 +1,122 @@
+import signal
+import sys
+import time
+
+import pytest
+
+from robot_rl.launch_runner import (REPO_ROOT, LaunchError, LaunchRunner, NodeSpec, check_modules, launch_files,
+                                    parse_launch)
+
+FILES = sorted((REPO_ROOT / "launch").glob("*.yaml"))
+
+
+def test_there_are_launch_files():
+    names = {f.name for f in FILES}
+    assert {"sim_train.yaml", "teleop.yaml"} <= names
+    assert set(launch_files()) == set(FILES)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_every_launch_file_parses_and_every_node_resolves(path):
+    nodes, args = parse_launch(path)
+    assert nodes, f"{path.name} starts no node"
+    check_modules(nodes)
+    for n in nodes:
+        cmd = n.command()
+        assert cmd[1:3] == ["-m", n.module] and "--ros-args" in cmd
+        for f in n.params_files:
+            assert f.is_file()
+
+
+def test_args_params_remaps_namespace_become_ros_args(tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text("twin:\n  ros__parameters:\n    camera_hz: 5.0\n")
+    f = tmp_path / "x.yaml"
+    f.write_text(f"""
+launch:
+- arg: {{name: task, default: reach}}
+- arg: {{name: hz, default: "7.5"}}
+- node:
+    pkg: robot_rl
+    exec: twin_node
+    name: twin2
+    namespace: left
+    args: "--foo bar"
+    param:
+    - {{from: {params}}}
+    - {{name: task, value: $(var task)}}
+    - {{name: state_hz, value: $(var hz)}}
+    - {{name: cameras, value: [front]}}
+    remap:
+    - {{from: /arm/target_pose, to: /left/target}}
+""")
+    (node,), args = parse_launch(f, {"task": "pick_cube"})
+    assert args == {"task": "pick_cube", "hz": "7.5"}
+    cmd = node.command()
+    assert cmd[:5] == [sys.executable, "-m", "sim.twin_node", "--foo", "bar"]
+    tail = " ".join(cmd[5:])
+    assert "-r __node:=twin2" in tail and "-r __ns:=/left" in tail and f"--params-file {params}" in tail
+    assert "-p task:=pick_cube" in tail and "-p state_hz:=7.5" in tail and "-p cameras:=[front]" in tail
+    assert "-r /arm/target_pose:=/left/target" in tail
+
+
+@pytest.mark.parametrize("body, message", [
+    ("- include: {file: other.yaml}", "unsupported launch tag 'include'"),
+    ("- group: {}", "unsupported launch tag 'group'"),
+    ("- node: {pkg: robot_rl, exec: twin_node, respawn: true}", "unsupported attribute(s) respawn"),
+    ("- node: {pkg: robot_rl, exec: twin_node, name: $(eval 1+1)}", "unsupported substitution $(eval 1+1)"),
+    ("- node: {pkg: other_pkg, exec: talker}", "runs robot_rl nodes only"),
+    ("- node: {pkg: robot_rl, exec: no_such_node}", "no such executable"),
+    ("- node: {pkg: robot_rl, exec: twin_node, name: $(var nope)}", "not a declared arg"),
+    ("- arg: {name: a}", "has no default"),
+])
+def test_unsupported_things_are_refused_with_a_clear_error(tmp_path, body, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text("launch:\n" + body + "\n")
+    with pytest.raises(LaunchError) as e:
+        parse_launch(f)
+    assert message in str(e.value)
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(LaunchError, match="unknown launch argument"):
+        parse_launch(REPO_ROOT / "launch" / "sim_train.yaml", {"nope": "1"})
+
+
+def test_runner_runs_nodes_as_processes_and_stops_them_with_sigint(tmp_path):
+    script = tmp_path / "sleeper.py"
+    script.write_text("import signal, sys, time\n"
+                      "signal.signal(signal.SIGINT, lambda *a: (print('got SIGINT', flush=True), sys.exit(0)))\n"
+                      "print('up', flush=True)\n"
+                      "time.sleep(60)\n")
+    lines = []
+
+    class Out:
+        def write(self, s):
+            lines.append(s)
+
+        def flush(self):
+            pass
+
+    nodes = [NodeSpec("robot_rl", "a", "x", name=f"n{i}") for i in range(2)]
+    for n in nodes:
+        n.command = lambda: [sys.executable, str(script)]  # noqa: B023
+    r = LaunchRunner(nodes, out=Out(), shutdown_timeout_s=5)
+    try:
+        r.start()
+        deadline = time.monotonic() + 30
+        while sum("up" in l for l in lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(p.poll() is None for p in r.procs.values())
+    finally:
+        codes = r.shutdown()
+    assert codes == {"n0": 0, "n1": 0}
+    assert sum("got SIGINT" in l for l in lines) == 2 and any(l.startswith("[n0] ") for l in lines)
+
+
+def test_launch_command_check_prints_the_plan(capsys):
+    from robot_rl.cli import main
+
+    assert main(["launch", "--check", "sim_train.yaml", "task:=reach"]) == 0
+    out = capsys.readouterr().out
+    assert "sim.twin_node" in out and "robot_rl.learner_node" in out
