@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = (
     "robot_rl.bench.cli",
     "robot_rl.commands.train_cmd",
     "robot_rl.commands.launch_cmd",
+    "robot_rl.commands.record_demos_cmd",
 )
 
 
