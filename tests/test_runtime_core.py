@@ -1,0 +1,141 @@
+"""Core pieces of the ROS runtime, without ROS: intervention mux, scripted human, ROS env logic over a fake
+link, twin runtime watchdog, teleop device errors."""
+import numpy as np
+import pytest
+
+from robot_rl.intervention import InterventionMux
+from robot_rl.ros_env import ArmSample, ObservationTimeout, RosArmEnv, RosEnvConfig, state_vector
+from robot_rl.scripted_human import ScriptedHuman, ScriptedHumanConfig
+
+
+def test_human_takeover_wins_and_is_flagged_once_started():
+    mux = InterventionMux(timeout_s=0.3)
+    pol = np.array([0.5, 0, 0, 0, 0, 0, 1], np.float32)
+    d = mux.decide(pol, 0.0)
+    assert not d.intervened and np.array_equal(d.action, pol)
+    mux.on_joy([1, 0, 0, 0], 1.0)
+    mux.on_twist([0, -0.7, 0, 0, 0, 0], 1.0)
+    d = mux.decide(pol, 1.1)
+    assert d.intervened and d.takeover_started and d.action[1] == pytest.approx(-0.7) and d.action[6] == 1.0
+    d = mux.decide(pol, 1.2)
+    assert d.intervened and not d.takeover_started
+    assert not mux.decide(pol, 2.0).intervened  # stale teleop never drives
+
+
+def test_success_and_gripper_buttons():
+    mux = InterventionMux()
+    mux.on_joy([1, 0, 0, 0], 0.0)
+    mux.decide(np.array([0, 0, 0, 0, 0, 0, -1.0]), 0.0)
+    mux.on_joy([1, 1, 0, 0], 0.05)
+    mux.on_joy([1, 0, 1, 0], 0.1)
+    d = mux.decide(np.zeros(7), 0.1)
+    assert d.action[6] == 1.0 and d.label == "success"
+
+
+def test_scripted_human_takes_over_only_when_the_policy_strays():
+    h = ScriptedHuman(ScriptedHumanConfig(patience_steps=5, takeover_steps=3, noise_std=0.0))
+    down = np.diag([1.0, -1.0, -1.0])
+    goal = np.array([0.5, 0.0, 0.2])
+    pos = np.array([0.4, 0.0, 0.3])
+    for _ in range(8):  # making progress: no takeover
+        pos = pos + 0.03 * (goal - pos) / np.linalg.norm(goal - pos)
+        h.observe(pos, down, np.r_[0, 0, goal, goal - pos])
+        assert h.period() is None
+    acts = []
+    for _ in range(8):  # stuck
+        h.observe(pos, down, np.r_[0, 0, goal, goal - pos])
+        acts.append(h.period())
+    taken = [a for a in acts if a is not None]
+    assert h.takeovers >= 1 and len(taken) >= 3 and acts[0] is None
+    assert np.dot(taken[0][:3], down.T @ (goal - pos)) > 0  # moves toward the goal (EE frame)
+
+
+class FakeLink:
+    def __init__(self):
+        self.t = 0.0
+        self.targets = []
+        self.s = ArmSample(pos=np.array([0.45, 0, 0.25]), quat=np.array([0.0, 1.0, 0.0, 0.0]), pose_t=0.0,
+                           task=np.r_[0.0, 0.0, 0.5, 0.0, 0.2, 0.05, 0.0, -0.05], task_t=0.0)
+
+    def clock(self):
+        return self.t
+
+    def sleep(self, dt):
+        self.t += dt
+        self.s.pose_t = self.s.task_t = self.t  # the robot keeps streaming
+
+    def snapshot(self):
+        return self.s
+
+    def send_target(self, pos, quat, grip):
+        self.targets.append((self.t, np.array(pos), grip))
+
+    def reset(self, timeout_s):
+        return True, "ok"
+
+
+def test_ros_env_sends_targets_at_the_control_rate_and_matches_the_twin_state_layout():
+    link = FakeLink()
+    env = RosArmEnv(link, RosEnvConfig(target_hz=50.0), clock=link.clock, sleep=link.sleep)
+    obs, _ = env.reset()
+    assert obs["state"].shape == (26,) and obs["state"].dtype == np.float32
+    n0 = len(link.targets)
+    obs, r, term, trunc, info = env.step(np.r_[1.0, 0, 0, 0, 0, 0, 1.0])
+    sent = link.targets[n0:]
+    assert len(sent) >= 5  # 0.1 s period at 50 Hz
+    assert all(np.allclose(p, sent[0][1]) for _, p, _ in sent) and sent[0][2] == 1.0
+    # +x in the EE frame of a TCP pointing down is +x in the base frame: 1.0 * action_step_m
+    assert sent[0][1][0] == pytest.approx(0.45 + env.tcfg.action_step_m)
+
+
+def test_ros_env_times_out_when_the_robot_is_silent():
+    link = FakeLink()
+    env = RosArmEnv(link, RosEnvConfig(obs_timeout_s=0.5), clock=link.clock,
+                    sleep=lambda dt: setattr(link, "t", link.t + dt))
+    with pytest.raises(ObservationTimeout, match="pose"):
+        env.reset()
+
+
+def test_state_vector_velocity_by_finite_difference():
+    q = np.array([0.0, 1.0, 0.0, 0.0])
+    s = ArmSample(pos=np.array([0.1, 0, 0]), quat=q, pose_stamp_s=1.01, prev_pos=np.zeros(3), prev_quat=q,
+                  prev_pose_stamp_s=1.0, task=np.r_[0, 0, 1.0, 2.0])
+    v = state_vector(s)
+    assert v[7] == pytest.approx(10.0) and np.allclose(v[10:13], 0) and np.allclose(v[-2:], [1, 2])
+
+
+def test_twin_runtime_holds_when_targets_stop_and_refuses_reset_under_estop():
+    from controllers.watchdog import ArmMode
+    from sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
+
+    rt = TwinRuntime(TwinRuntimeConfig(cameras=(), target_timeout_s=0.2))
+    pos, quat = rt.ee_pose()
+    t = 0.0
+    assert rt.advance(t) == ArmMode.WAITING
+    for _ in range(20):
+        rt.on_target(pos + [0.0, 0.0, -0.002 * _], quat, t)
+        t += 0.01
+        assert rt.advance(t) == ArmMode.TRACKING
+    t += 0.25
+    assert rt.advance(t) == ArmMode.HOLD
+    held = rt.watchdog.hold_pos.copy()
+    for _ in range(50):
+        t += 0.01
+        rt.advance(t)
+    assert np.linalg.norm(rt.ee_pose()[0] - held) < 0.01
+    assert not rt.on_target([np.nan, 0, 0], quat, t)
+    rt.estop()
+    assert rt.advance(t + 0.01) == ArmMode.ESTOP
+    ok, msg = rt.reset()
+    assert not ok and "e-stop" in msg
+
+
+def test_absent_teleop_device_is_a_clear_error():
+    import io
+
+    from drivers.teleop import DeviceUnavailable, KeyboardTeleop, open_device
+
+    with pytest.raises(DeviceUnavailable, match="TTY"):
+        KeyboardTeleop(stream=io.StringIO())
+    with pytest.raises(DeviceUnavailable, match="unknown teleop device"):
+        open_device("theremin")
