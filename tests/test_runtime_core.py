@@ -37,8 +37,8 @@ def test_scripted_human_takes_over_only_when_the_policy_strays():
     down = np.diag([1.0, -1.0, -1.0])
     goal = np.array([0.5, 0.0, 0.2])
     pos = np.array([0.4, 0.0, 0.3])
-    for _ in range(8):  # making progress: no takeover
-        pos = pos + 0.03 * (goal - pos) / np.linalg.norm(goal - pos)
+    for _ in range(5):  # making progress: no takeover
+        pos = pos + 0.02 * (goal - pos) / np.linalg.norm(goal - pos)
         h.observe(pos, down, np.r_[0, 0, goal, goal - pos])
         assert h.period() is None
     acts = []
