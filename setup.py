@@ -16,6 +16,26 @@ ROS_WHEELS = [
     "ros-std-srvs",
 ]
 
+EXTRAS = {
+    "ros": ROS_WHEELS + ["mcap>=1.1", "rosbags>=0.10"],  # + MCAP recording with ROS 2 (CDR) encoding
+    "torch": ["torch>=2.2", "tensorboard>=2.10"],
+    "hardware": ["pylibfranka>=0.15", "pyrealsense2>=2.54", "opencv-python-headless>=4.8,<5"],
+    "teleop": ["pygame>=2.1"],  # SpaceMouse: pip install pyspacemouse (needs hidapi)
+    "bench": ["stable-baselines3>=2.3"],  # the SAC baseline measured side by side
+    # franky-sim: the libfranka-protocol MuJoCo server the driver tests run against (ships fr3.xml)
+    "test": ["pytest>=7", "hypothesis>=6", "mcap-ros2-support>=0.5", "franky-sim>=1.0"],
+}
+EXTRAS["all"] = sorted({r for k in ("ros", "torch", "hardware", "bench", "test") for r in EXTRAS[k]})
+
+NODES = [
+    "twin_node = sim.twin_node:main",
+    "actor_node = robot_rl.actor_node:main",
+    "learner_node = robot_rl.learner_node:main",
+    "scripted_human_node = robot_rl.scripted_human_node:main",
+    "teleop_node = drivers.teleop_node:main",
+    "franka_node = drivers.franka_node:main",
+]
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -26,6 +46,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", glob("launch/*.yaml")),
+        ("share/" + PACKAGE + "/launch/params", glob("launch/params/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -39,17 +60,11 @@ setup(
         "tqdm>=4.60",
         "safetensors>=0.4",
     ],
-    extras_require={
-        "ros": ROS_WHEELS,
-        "torch": ["torch>=2.2"],
-        "realsense": ["pyrealsense2>=2.54"],
-        "test": ["pytest>=7", "hypothesis>=6"],
-        "all": ROS_WHEELS + ["torch>=2.2", "pyrealsense2>=2.54", "pytest>=7", "hypothesis>=6"],
-    },
+    extras_require=EXTRAS,
     zip_safe=True,
     maintainer="robot_rl maintainers",
     maintainer_email="maintainers@robot-rl.invalid",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["robot-rl = robot_rl.cli:main"]},
+    entry_points={"console_scripts": ["robot-rl = robot_rl.cli:main"] + NODES},
 )

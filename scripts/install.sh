@@ -32,7 +32,6 @@ want=$(cat setup.py scripts/install.sh | sha256sum | cut -d' ' -f1)"-$TORCH"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "install.sh: installing $TORCH and robot_rl[all] into $VENV (a few minutes the first time)"
   "$PY" -m pip install -q "$TORCH"
-  # franky-sim: the libfranka-protocol MuJoCo server (and fr3.xml) the tests drive the arm against
-  "$PY" -m pip install -q -e ".[all]" franky-sim
+  "$PY" -m pip install -q -e ".[all]"
   echo "$want" > "$stamp"
 fi
