@@ -326,7 +326,10 @@ class FrankaArm:
         self.fault: str | None = None
         self.mode = DriverMode.IDLE
         self.ticks = 0
-        self.max_commanded_torque_step_nm = 0.0  # largest tick-to-tick change of tau_J_d the robot reported
+        # largest tick-to-tick change of the torque this driver sent, and of tau_J_d as the robot reported it
+        # (the robot's view also grows when two commands land within one of its ticks, e.g. under CPU load)
+        self.max_sent_torque_step_nm = 0.0
+        self.max_commanded_torque_step_nm = 0.0
         self._gripper_worker: _GripperWorker | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
@@ -490,7 +493,8 @@ class FrankaArm:
 
     def telemetry(self) -> dict:
         t = {"mode": self.mode.value, "fault": self.fault, "estop": self._estop_requested, "ticks": self.ticks,
-             "max_commanded_torque_step_nm": self.max_commanded_torque_step_nm}
+             "max_commanded_torque_step_nm": self.max_commanded_torque_step_nm,
+             "max_sent_torque_step_nm": self.max_sent_torque_step_nm}
         if self.filters is not None:
             t.update(self.filters.telemetry())
         return t
@@ -511,6 +515,7 @@ class FrankaArm:
         estop_pose = None
         seen_seq = 0
         prev_tau_d = None
+        prev_sent = None
         reset_plan = None
         first = True
         ctl = None
@@ -533,8 +538,10 @@ class FrankaArm:
                     first = False
                 tgt = self._target
                 if tgt is not None and tgt.seq != seen_seq:
+                    # stamped with this tick's time: the watchdog refuses times earlier than one it has seen, and
+                    # a target set by another thread during the previous tick carries such a time
                     seen_seq = tgt.seq
-                    wd.on_target(tgt.arrival_s)
+                    wd.on_target(now)
                 if self._estop_requested and not wd.estop_latched:
                     wd.estop()
                     estop_pose = (pos.copy(), rot.copy())
@@ -557,6 +564,8 @@ class FrankaArm:
                             self.filters.reset(pos, rot)
                             self.filters.safety.prev_active[:] = prev
                         self.controller.reset()
+                        mode = DriverMode.WAITING
+                        self.mode = mode
                         self._finish_reset(done, msg)
                 else:
                     wmode = wd.update(now, pos, rot)
@@ -569,6 +578,13 @@ class FrankaArm:
                     tau = self._law.compute(pos, rot, jac, q, dq, tp, tr, self.q_nullspace, bias)
                     mode = _WATCHDOG_TO_DRIVER[wmode]
                 ctl.writeOnce(torques(tau.tolist()))
+                if prev_sent is not None:
+                    step = float(np.max(np.abs(tau - prev_sent)))
+                    if step > self.max_sent_torque_step_nm:
+                        self.max_sent_torque_step_nm = step
+                    prev_sent[:] = tau
+                else:
+                    prev_sent = tau.copy()
                 self.ticks += 1
                 self.mode = mode
                 self._snapshot = ArmSnapshot(now, q, dq, np.array(state.tau_J), tau.copy(), pos, rot,
@@ -579,7 +595,6 @@ class FrankaArm:
             ctl.writeOnce(fin)
         except Exception as e:  # noqa: BLE001 - every loop failure is a latched, logged fault
             self.fault = f"{type(e).__name__}: {e}"
-            self.mode = DriverMode.FAULT
             errors = ""
             try:
                 errors = str(self.robot.read_once().last_motion_errors)
@@ -587,6 +602,7 @@ class FrankaArm:
                 pass
             log.error("control loop stopped: %s; robot errors: %s. The arm stays stopped until an explicit "
                       "recover().", self.fault, errors or "unavailable")
+            self.mode = DriverMode.FAULT
             if self._reset_request is not None:
                 self._finish_reset(False, f"fault during the reset move: {self.fault}")
             if self._gripper_worker is not None:
