@@ -11,6 +11,7 @@ BENCH_MODULES = (
     "robot_rl.bench.safety_experiment",
     "robot_rl.bench.learner",
     "robot_rl.bench.sample_efficiency",
+    "robot_rl.bench.franka_loop",
 )
 
 
