@@ -1,0 +1,136 @@
+"""franka_node over real DDS: franky-sim server, the node and this test's client in three processes. The test
+drives the arm to a target through /arm/target_pose, sees it on /arm/ee_pose, the watchdog hold on
+/arm/driver_status, the gripper through /arm/gripper/*, /arm/reset, the latched /arm/estop (reset refused
+after it), and a clean SIGINT shutdown."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("pylibfranka")
+pytest.importorskip("franky_sim")
+
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Bool, Float64, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from drivers.franky_sim_peer import FrankySimServer  # noqa: E402
+from tests.test_franka import SIM_START_Q, free_loopback_host  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def domain_id():
+    return 100 + os.getpid() % 60  # isolated from other DDS tests running on this machine
+
+
+def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
+    with FrankySimServer(free_loopback_host(), start_timeout_s=60.0) as server:
+        env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=ROOT)
+        q = "[" + ",".join(f"{v:.7f}" for v in SIM_START_Q) + "]"
+        node = subprocess.Popen(
+            [sys.executable, "-m", "drivers.franka_node", "--ros-args", "-p", f"robot_ip:={server.host}",
+             "-p", "realtime:=ignore", "-p", f"reset_q_rad:={q}", "-p", "target_timeout_s:=0.2"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        ctx = rclpy.Context()
+        rclpy.init(context=ctx, domain_id=domain_id)
+        client = rclpy.create_node("franka_node_test", context=ctx)
+        ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+        ex.add_node(client)
+        got: dict = {}
+        client.create_subscription(PoseStamped, "/arm/ee_pose", lambda m: got.__setitem__("pose", m),
+                                   qos_profile_sensor_data)
+        client.create_subscription(JointState, "/arm/joint_states", lambda m: got.__setitem__("joints", m),
+                                   qos_profile_sensor_data)
+        client.create_subscription(JointState, "/arm/gripper/state", lambda m: got.__setitem__("gripper", m),
+                                   qos_profile_sensor_data)
+        client.create_subscription(String, "/arm/driver_status",
+                                   lambda m: got.__setitem__("status", json.loads(m.data)), QoSProfile(depth=1))
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub_target = client.create_publisher(PoseStamped, "/arm/target_pose", reliable)
+        pub_grip = client.create_publisher(Float64, "/arm/gripper/command", reliable)
+        pub_estop = client.create_publisher(Bool, "/arm/estop", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        reset = client.create_client(Trigger, "/arm/reset")
+
+        def spin_until(pred, timeout_s, what):
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                ex.spin_once(timeout_sec=0.02)
+                if pred():
+                    return
+            out = ""
+            if node.poll() is not None:
+                out = node.stdout.read()
+            raise AssertionError(f"timed out waiting for {what}; status={got.get('status')}; node output: {out}")
+
+        def pos():
+            p = got["pose"].pose.position
+            return np.array([p.x, p.y, p.z])
+
+        def call(cli):
+            assert cli.wait_for_service(timeout_sec=10.0)
+            fut = cli.call_async(Trigger.Request())
+            spin_until(fut.done, 30.0, "service reply")
+            return fut.result()
+
+        try:
+            spin_until(lambda: "pose" in got and "joints" in got and "status" in got, 30.0, "arm topics")
+            assert len(got["joints"].position) == 7 and got["pose"].header.frame_id == "base"
+            start = pos()
+            target = start + np.array([-0.04, 0.06, -0.05])
+            msg = PoseStamped()
+            msg.header.frame_id = "base"
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in target)
+            o = got["pose"].pose.orientation
+            msg.pose.orientation = o
+            t_end = time.monotonic() + 3.0
+            while time.monotonic() < t_end:  # the actor's 50 Hz target stream
+                pub_target.publish(msg)
+                spin_until(lambda: True, 0.02, "")
+                time.sleep(0.02)
+            err_mm = 1000 * np.linalg.norm(pos() - target)
+            assert err_mm < 5.0, f"reach error over DDS {err_mm:.2f} mm"
+            # targets stop -> the watchdog holds
+            spin_until(lambda: got["status"]["mode"] == "hold", 2.0, "watchdog hold")
+            # gripper
+            pub_grip.publish(Float64(data=1.0))
+            spin_until(lambda: "gripper" in got and got["gripper"].position[0] < 0.01, 10.0, "gripper closed")
+            # reset service
+            r = call(reset)
+            assert r.success, r.message
+            spin_until(lambda: np.max(np.abs(np.array(got["joints"].position) - SIM_START_Q)) < 0.02, 5.0,
+                       "joints at the reset posture")
+            assert np.linalg.norm(pos() - start) < 0.01
+            # e-stop: latched, reset refused
+            pub_estop.publish(Bool(data=True))
+            spin_until(lambda: got["status"]["estop"] and got["status"]["mode"] == "estop", 5.0, "e-stop")
+            pub_estop.publish(Bool(data=False))  # releasing the topic does not release the latch
+            spin_until(lambda: True, 0.5, "")
+            assert got["status"]["mode"] == "estop"
+            r = call(reset)
+            assert not r.success and "e-stop" in r.message
+            assert got["status"]["fault"] is None
+        finally:
+            node.send_signal(signal.SIGINT)
+            try:
+                rc = node.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+                rc = None
+            ex.shutdown()
+            client.destroy_node()
+            rclpy.shutdown(context=ctx)
+        out = node.stdout.read()
+        assert rc == 0, out
