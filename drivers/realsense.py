@@ -1,0 +1,266 @@
+"""Intel RealSense camera over ``pyrealsense2`` (core: no ROS).
+
+Selects the device by serial number (or plays a recording: ``playback_file``), streams colour plus depth
+aligned to colour with the configured profile, crops (default: the centred square) and resizes to the policy's
+size (128x128 by default), and reports the intrinsics of the image it returns (transformed by the crop and
+resize). A camera that freezes is handled with bounded timeouts: ``wait_for_frames(frame_timeout_ms)``; after
+``restart_after_failures`` consecutive timeouts the pipeline is restarted; after ``max_consecutive_failures``
+the read raises :class:`CameraFrozenError` (the caller decides; the node exits non-zero).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivers.camera_common import (
+    CameraError,
+    CameraFrozenError,
+    CameraNotFoundError,
+    Frame,
+    Intrinsics,
+    center_square_crop,
+    crop_resize,
+    validate_crop,
+)
+
+log = logging.getLogger("robot_rl.drivers.realsense")
+
+
+@dataclass(frozen=True)
+class RealSenseConfig:
+    serial: str = ""  # "" selects the only connected device (an error if there are several)
+    playback_file: str = ""  # a .bag/.db3 recording instead of a device (tests, replays)
+    color_width_px: int = 640
+    color_height_px: int = 480
+    fps: int = 30
+    depth_enabled: bool = True
+    depth_width_px: int = 640
+    depth_height_px: int = 480
+    crop_xywh_px: tuple[int, int, int, int] | None = None  # None: centred square
+    output_width_px: int = 128
+    output_height_px: int = 128
+    frame_timeout_ms: int = 1000
+    restart_after_failures: int = 2
+    max_consecutive_failures: int = 4
+
+    def validate(self) -> None:
+        for name in ("color_width_px", "color_height_px", "fps", "depth_width_px", "depth_height_px",
+                     "output_width_px", "output_height_px", "frame_timeout_ms", "restart_after_failures",
+                     "max_consecutive_failures"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v > 0):
+                raise ValueError(f"RealSenseConfig.{name} must be a positive integer, got {v!r}")
+        if self.crop_xywh_px is not None:
+            validate_crop(tuple(self.crop_xywh_px), self.color_width_px, self.color_height_px)
+        if self.playback_file and not os.path.isfile(self.playback_file):
+            raise CameraNotFoundError(f"RealSense recording not found: {self.playback_file}")
+
+
+def _import_rs():
+    try:
+        import pyrealsense2 as rs
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise CameraError(f"pyrealsense2 is not installed or libusb-1.0 is missing ({e})") from None
+    return rs
+
+
+def connected_serials() -> list[str]:
+    rs = _import_rs()
+    return [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
+
+
+class RealSenseCamera:
+    def __init__(self, cfg: RealSenseConfig = RealSenseConfig()):
+        cfg.validate()
+        self.cfg = cfg
+        self.rs = _import_rs()
+        self.pipeline = None
+        self.align = None
+        self.serial: str | None = None
+        self.raw_intrinsics: Intrinsics | None = None
+        self.intrinsics: Intrinsics | None = None
+        self.crop = tuple(cfg.crop_xywh_px) if cfg.crop_xywh_px is not None else center_square_crop(
+            cfg.color_width_px, cfg.color_height_px)
+        self.depth_units_m = 0.001
+        self.failures = 0
+        self.restarts = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+    def _config(self):
+        rs, cfg = self.rs, self.cfg
+        c = rs.config()
+        if cfg.playback_file:
+            c.enable_device_from_file(cfg.playback_file, repeat_playback=True)
+        else:
+            serials = connected_serials()
+            if cfg.serial:
+                if cfg.serial not in serials:
+                    raise CameraNotFoundError(f"no RealSense with serial {cfg.serial!r}; connected: "
+                                              f"{', '.join(serials) if serials else 'none'}")
+            elif len(serials) != 1:
+                raise CameraNotFoundError(
+                    "no RealSense connected" if not serials else
+                    f"several RealSense cameras connected ({', '.join(serials)}): set the serial")
+            c.enable_device(cfg.serial or serials[0])
+        c.enable_stream(rs.stream.color, cfg.color_width_px, cfg.color_height_px, rs.format.rgb8, cfg.fps)
+        if cfg.depth_enabled:
+            c.enable_stream(rs.stream.depth, cfg.depth_width_px, cfg.depth_height_px, rs.format.z16, cfg.fps)
+        return c
+
+    def start(self) -> None:
+        rs, cfg = self.rs, self.cfg
+        pipe = rs.pipeline()
+        try:
+            profile = pipe.start(self._config())
+        except RuntimeError as e:
+            raise CameraError(f"RealSense {cfg.serial or cfg.playback_file or ''}: cannot start the requested "
+                              f"profile ({cfg.color_width_px}x{cfg.color_height_px}@{cfg.fps}): {e}") from None
+        dev = profile.get_device()
+        self.serial = dev.get_info(rs.camera_info.serial_number)
+        if cfg.playback_file:
+            dev.as_playback().set_real_time(True)
+        ci = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
+        model = "plumb_bob" if ci.model in (rs.distortion.none, rs.distortion.brown_conrady,
+                                            rs.distortion.modified_brown_conrady,
+                                            rs.distortion.inverse_brown_conrady) else str(ci.model)
+        self.raw_intrinsics = Intrinsics(ci.width, ci.height, ci.fx, ci.fy, ci.ppx, ci.ppy, model,
+                                         tuple(float(c) for c in ci.coeffs))
+        self.intrinsics = self.raw_intrinsics.crop_resize(self.crop, cfg.output_width_px, cfg.output_height_px)
+        if cfg.depth_enabled:
+            self.align = rs.align(rs.stream.color)
+            for s in dev.query_sensors():
+                if s.supports(rs.option.depth_units):
+                    self.depth_units_m = float(s.get_option(rs.option.depth_units))
+        self.pipeline = pipe
+        log.info("RealSense %s started (%dx%d@%d)", self.serial, cfg.color_width_px, cfg.color_height_px, cfg.fps)
+
+    def stop(self) -> None:
+        if self.pipeline is not None:
+            try:
+                self.pipeline.stop()
+            except RuntimeError:
+                pass
+            self.pipeline = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- frames ------------------------------------------------------------------------------------------
+    def read(self) -> Frame:
+        """The next frame (blocks at most ``frame_timeout_ms`` per attempt). Timeouts restart the pipeline
+        every ``restart_after_failures``; ``max_consecutive_failures`` in a row raise CameraFrozenError."""
+        cfg = self.cfg
+        if self.pipeline is None:
+            raise CameraError("camera not started")
+        while True:
+            try:
+                fs = self.pipeline.wait_for_frames(cfg.frame_timeout_ms)
+                if self.align is not None:
+                    fs = self.align.process(fs)
+                color = fs.get_color_frame()
+                if not color:
+                    raise RuntimeError("frameset without a colour frame")
+                frame = self._convert(fs, color)
+                self.failures = 0
+                return frame
+            except RuntimeError as e:
+                self.failures += 1
+                log.warning("RealSense %s: no frame (%s), %d in a row", self.serial, e, self.failures)
+                if self.failures >= cfg.max_consecutive_failures:
+                    raise CameraFrozenError(
+                        f"RealSense {self.serial}: no frame for {self.failures} attempts of {cfg.frame_timeout_ms} ms "
+                        f"({self.restarts} pipeline restarts)") from None
+                if self.failures % cfg.restart_after_failures == 0:
+                    self._restart()
+
+    def _restart(self) -> None:
+        log.warning("RealSense %s: restarting the pipeline", self.serial)
+        self.restarts += 1
+        self.stop()
+        try:
+            self.start()
+        except CameraError as e:
+            log.error("RealSense restart failed: %s", e)
+
+    def _convert(self, fs, color) -> Frame:
+        cfg = self.cfg
+        img = np.asanyarray(color.get_data())
+        out = crop_resize(img, self.crop, cfg.output_width_px, cfg.output_height_px)
+        depth = None
+        if self.align is not None:
+            d = fs.get_depth_frame()
+            if d:
+                depth = crop_resize(np.asanyarray(d.get_data()), self.crop, cfg.output_width_px,
+                                    cfg.output_height_px, nearest=True)
+        return Frame(out, self.intrinsics, time.time(), int(color.get_frame_number()), depth, self.depth_units_m)
+
+
+def write_recording(path: str, frames_rgb: list[np.ndarray], intrinsics: Intrinsics, fps: int = 30,
+                    depth_frames: list[np.ndarray] | None = None, depth_intrinsics: Intrinsics | None = None,
+                    serial: str = "000000000000", depth_units_m: float = 0.001) -> None:
+    """Write a real RealSense recording (``rs.software_device`` + ``rs.recorder``) of the given frames with the
+    given intrinsics: the file plays back through the ordinary pipeline (``RealSenseConfig.playback_file``)."""
+    rs = _import_rs()
+    if not frames_rgb:
+        raise ValueError("no frames to record")
+    h, w = frames_rgb[0].shape[:2]
+    if (w, h) != (intrinsics.width, intrinsics.height):
+        raise ValueError(f"frames are {w}x{h}, intrinsics say {intrinsics.width}x{intrinsics.height}")
+
+    def rs_intr(i: Intrinsics):
+        r = rs.intrinsics()
+        r.width, r.height, r.fx, r.fy, r.ppx, r.ppy = i.width, i.height, i.fx, i.fy, i.cx, i.cy
+        r.model = rs.distortion.none if not any(i.coeffs) else rs.distortion.brown_conrady
+        r.coeffs = list(i.coeffs)
+        return r
+
+    def stream(kind, uid, fmt, bpp, i):
+        vs = rs.video_stream()
+        vs.type, vs.index, vs.uid = kind, 0, uid
+        vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = i.width, i.height, fps, bpp, fmt
+        vs.intrinsics = rs_intr(i)
+        return vs
+
+    dev = rs.software_device()
+    dev.register_info(rs.camera_info.serial_number, serial)
+    dev.register_info(rs.camera_info.name, "robot_rl software RealSense")
+    cs = dev.add_sensor("RGB Camera")
+    cp = cs.add_video_stream(stream(rs.stream.color, 0, rs.format.rgb8, 3, intrinsics))
+    sensors = [(cs, cp, frames_rgb, 3)]
+    if depth_frames is not None:
+        ds = dev.add_sensor("Stereo Module")
+        dp = ds.add_video_stream(stream(rs.stream.depth, 1, rs.format.z16, 2, depth_intrinsics or intrinsics))
+        ds.add_read_only_option(rs.option.depth_units, depth_units_m)
+        sensors.append((ds, dp, depth_frames, 2))
+    if os.path.exists(path):
+        os.remove(path)
+    rec = rs.recorder(path, dev)
+    for s, p, _, _ in sensors:
+        s.open(p)
+        s.start(lambda f: None)
+    for k in range(len(frames_rgb)):
+        for s, p, frames, bpp in sensors:
+            arr = np.ascontiguousarray(frames[k])
+            f = rs.software_video_frame()
+            f.pixels = arr
+            f.stride = arr.shape[1] * bpp
+            f.bpp = bpp
+            f.timestamp = k * 1000.0 / fps
+            f.domain = rs.timestamp_domain.hardware_clock
+            f.frame_number = k
+            f.profile = p.as_video_stream_profile()
+            s.on_video_frame(f)
+    for s, _, _, _ in sensors:
+        s.stop()
+        s.close()
+    del rec  # flushes and closes the file
+    if not (os.path.isfile(path) and os.path.getsize(path) > 0):
+        raise CameraError(f"recording {path} was not written")
