@@ -104,15 +104,16 @@ class ActorNode(rclpy.node.Node):
         """Teleop mode: every recorded transition into a prior buffer file (npz) for the learner."""
         import numpy as np
 
-        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.flagged_replay import FlaggedReplayBuffer
 
         items = [t for t in self.outbox._items.values()]
         if not items:
             return
         spec = {k: (tuple(np.shape(v)), np.asarray(v).dtype) for k, v in items[0].obs.items()}
-        buf = ReplayBuffer(spec, 7, len(items))
+        buf = FlaggedReplayBuffer(spec, 7, len(items))
         for t in items:
-            buf.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated)
+            buf.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated, intervened=t.intervened,
+                    takeover_started=t.takeover_started)
         buf.save(self.prior_out)
         self.get_logger().info(f"wrote {len(items)} transitions to {self.prior_out}")
 

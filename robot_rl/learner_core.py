@@ -18,9 +18,10 @@ import torch
 from robot_rl.agents.checkpoint import (CheckpointError, optimizer_from_tensors, read_checkpoint, restore_rng,
                                         save_checkpoint)
 from robot_rl.agents.config import SACConfig
-from robot_rl.agents.replay import ReplayBuffer, TransitionRouter, sample_mixed
+from robot_rl.agents.replay import sample_mixed
 from robot_rl.agents.sac import SACAgent, pick_device
 from robot_rl.delivery import Inbox
+from robot_rl.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
 from robot_rl.io import atomic_write_bytes
 from robot_rl.wire import Transition
 
@@ -66,9 +67,10 @@ class LearnerCore:
                                  num_critics=cfg.num_critics)
         self.agent = SACAgent(self.state_dim, self.action_dim, self.sac_cfg, cameras=tuple(cfg.cameras),
                               image_size_px=cfg.image_size_px, device=self.device)
-        self.online = ReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
-        self.prior = ReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
-        self.router = TransitionRouter(self.online, self.prior)
+        # flagged buffers: which stored transitions were the human's (demos loaded from a file keep their flags)
+        self.online = FlaggedReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
+        self.prior = FlaggedReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
+        self.router = FlaggedRouter(self.online, self.prior)
         self.inbox = Inbox()
         self.persisted: dict[str, int] = {}
         self.updates = 0
@@ -189,6 +191,7 @@ class LearnerCore:
     def stats(self) -> dict:
         eps = self.episodes
         return {"time": time.time(), "online_transitions": self.online_received, "prior_transitions": len(self.prior),
+                "prior_intervention_transitions": int(self.prior.stored_flags("intervened").sum()),
                 "interventions": self.interventions, "updates": self.updates, "received": dict(self.inbox.received),
                 "persisted": dict(self.persisted), "duplicates": self.inbox.duplicates, "gaps": self.inbox.gaps,
                 "episodes": len(eps), "resumed": self.resumed, "episode_log": eps}

@@ -12,6 +12,7 @@ BENCH_MODULES = (
     "robot_rl.bench.learner",
     "robot_rl.bench.sample_efficiency",
     "robot_rl.bench.franka_loop",
+    "robot_rl.bench.interventions",
 )
 
 
