@@ -14,6 +14,7 @@ import sys
 import threading
 
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -57,7 +58,7 @@ class CameraNode(Node):
         p = self.declare_parameter
         p("name", "front")
         p("driver", "realsense")  # realsense | opencv
-        p("serial", "")
+        p("serial", "")  # quote it on the command line (serial:="'0123'"), as with realsense-ros
         p("playback_file", "")
         p("device", "0")
         p("width_px", 640)
@@ -129,7 +130,7 @@ def main(args=None) -> int:
     try:
         node = CameraNode()
         rclpy.spin(node)
-    except (CameraError, ValueError) as e:
+    except (CameraError, ValueError, InvalidParameterTypeException) as e:
         print(f"camera_node: {e}", file=sys.stderr)
         code = EXIT_NOT_FOUND
     except (KeyboardInterrupt, ExternalShutdownException):

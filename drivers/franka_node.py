@@ -18,6 +18,7 @@ import sys
 import rclpy
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -216,7 +217,7 @@ def main(args=None) -> int:
         ex = MultiThreadedExecutor(num_threads=2)
         ex.add_node(node)
         ex.spin()
-    except (FrankaError, ValueError) as e:
+    except (FrankaError, ValueError, InvalidParameterTypeException) as e:
         print(f"franka_node: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):

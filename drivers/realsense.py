@@ -34,6 +34,7 @@ log = logging.getLogger("robot_rl.drivers.realsense")
 class RealSenseConfig:
     serial: str = ""  # "" selects the only connected device (an error if there are several)
     playback_file: str = ""  # a .bag/.db3 recording instead of a device (tests, replays)
+    playback_repeat: bool = True
     color_width_px: int = 640
     color_height_px: int = 480
     fps: int = 30
@@ -94,7 +95,7 @@ class RealSenseCamera:
         rs, cfg = self.rs, self.cfg
         c = rs.config()
         if cfg.playback_file:
-            c.enable_device_from_file(cfg.playback_file, repeat_playback=True)
+            c.enable_device_from_file(cfg.playback_file, repeat_playback=cfg.playback_repeat)
         else:
             serials = connected_serials()
             if cfg.serial:
@@ -113,9 +114,10 @@ class RealSenseCamera:
 
     def start(self) -> None:
         rs, cfg = self.rs, self.cfg
+        config = self._config()
         pipe = rs.pipeline()
         try:
-            profile = pipe.start(self._config())
+            profile = pipe.start(config)
         except RuntimeError as e:
             raise CameraError(f"RealSense {cfg.serial or cfg.playback_file or ''}: cannot start the requested "
                               f"profile ({cfg.color_width_px}x{cfg.color_height_px}@{cfg.fps}): {e}") from None
@@ -139,6 +141,11 @@ class RealSenseCamera:
         log.info("RealSense %s started (%dx%d@%d)", self.serial, cfg.color_width_px, cfg.color_height_px, cfg.fps)
 
     def stop(self) -> None:
+        """Stop streaming (read() raises CameraError afterwards)."""
+        self._stop_pipeline()
+        self.serial = None
+
+    def _stop_pipeline(self) -> None:
         if self.pipeline is not None:
             try:
                 self.pipeline.stop()
@@ -158,10 +165,12 @@ class RealSenseCamera:
         """The next frame (blocks at most ``frame_timeout_ms`` per attempt). Timeouts restart the pipeline
         every ``restart_after_failures``; ``max_consecutive_failures`` in a row raise CameraFrozenError."""
         cfg = self.cfg
-        if self.pipeline is None:
+        if self.pipeline is None and self.serial is None:
             raise CameraError("camera not started")
         while True:
             try:
+                if self.pipeline is None:  # a restart failed: try again (counts as a failure if it fails)
+                    self.start()
                 fs = self.pipeline.wait_for_frames(cfg.frame_timeout_ms)
                 if self.align is not None:
                     fs = self.align.process(fs)
@@ -171,7 +180,7 @@ class RealSenseCamera:
                 frame = self._convert(fs, color)
                 self.failures = 0
                 return frame
-            except RuntimeError as e:
+            except (RuntimeError, CameraError) as e:
                 self.failures += 1
                 log.warning("RealSense %s: no frame (%s), %d in a row", self.serial, e, self.failures)
                 if self.failures >= cfg.max_consecutive_failures:
@@ -184,7 +193,7 @@ class RealSenseCamera:
     def _restart(self) -> None:
         log.warning("RealSense %s: restarting the pipeline", self.serial)
         self.restarts += 1
-        self.stop()
+        self._stop_pipeline()
         try:
             self.start()
         except CameraError as e:
