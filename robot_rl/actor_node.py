@@ -11,7 +11,7 @@ import time
 
 import rclpy
 import rclpy.node
-from std_msgs.msg import String, UInt8MultiArray
+from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 
 from robot_rl import ros_adapter as ra
 from robot_rl.actor_core import ActorConfig, ActorCore
@@ -28,7 +28,8 @@ class ActorNode(rclpy.node.Node):
         self.acfg = ActorConfig(actor_id=p("actor_id", "actor0"), mode=p("mode", "policy"),
                                 weights_every_steps=p("weights_every_steps", 10), seed=p("seed", 0))
         cams = tuple(c for c in p("cameras", "").split(",") if c)  # comma-separated; "" = state only
-        ecfg = RosEnvConfig(task=p("task", "reach"), cameras=cams, obs_timeout_s=p("obs_timeout_s", 1.0))
+        ecfg = RosEnvConfig(task=p("task", "reach"), cameras=cams, obs_timeout_s=p("obs_timeout_s", 1.0),
+                            camera_sync=p("camera_sync", True), camera_sync_slack_s=p("camera_sync_slack_s", 0.05))
         self.max_episodes = p("max_episodes", 0)  # 0: forever
         self.record_dir = p("record_dir", "")
         self.prior_out = p("prior_out", "")
@@ -45,6 +46,9 @@ class ActorNode(rclpy.node.Node):
         self.create_subscription(UInt8MultiArray, "/rl/weights", self._on_weights, ra.LATCHED)
         self.create_subscription(UInt8MultiArray, "/rl/acks", self._on_ack, ra.RELIABLE)
         self.create_timer(0.05, self._flush)
+        # per action: [sent (ROS time s, right after the target's publish), weights version, source frame stamps...]
+        self.pub_lat = self.create_publisher(Float64MultiArray, "/rl/latency", ra.RELIABLE)
+        self.env.on_action_sent = self._action_sent
         self.recorder = None
         if self.record_dir:
             self.recorder = ra.EpisodeRecorderHook(self, self.record_dir, ecfg.cameras)
@@ -68,6 +72,13 @@ class ActorNode(rclpy.node.Node):
             r, pz = acks[self.acfg.actor_id]
             with self.lock:
                 self.outbox.on_ack(r, pz, time.monotonic())
+
+    def _action_sent(self, image_stamps: dict, sent) -> None:
+        if sent is None or not image_stamps:
+            return
+        cams = self.env.cfg.cameras
+        self.pub_lat.publish(Float64MultiArray(data=[float(sent), float(self.core.weights_version),
+                                                     *(float(image_stamps[c]) for c in cams)]))
 
     def _flush(self) -> None:
         with self.lock:

@@ -109,7 +109,9 @@ class RosArmLink:
             return ArmSample(s.pos, s.quat, s.pose_t, s.pose_stamp_s, s.prev_pos, s.prev_quat, s.prev_pose_stamp_s,
                              s.wrench, s.gripper_width, s.task, s.task_t, dict(s.images))
 
-    def send_target(self, pos, quat_wxyz, gripper) -> None:
+    def send_target(self, pos, quat_wxyz, gripper) -> float:
+        """Publishes the target (and gripper command); returns this node's clock (ROS time, s) right after the
+        target's publish returned -- the moment the action is on the wire, for latency measurement."""
         m = PoseStamped()
         m.header.stamp = self.node.get_clock().now().to_msg()
         m.header.frame_id = "base"
@@ -117,8 +119,10 @@ class RosArmLink:
         o = m.pose.orientation
         o.w, o.x, o.y, o.z = (float(v) for v in quat_wxyz)
         self.pub_target.publish(m)
+        sent = self.node.get_clock().now().nanoseconds * 1e-9
         if gripper is not None:
             self.pub_grip.publish(Float64(data=float(gripper)))
+        return sent
 
     def reset(self, timeout_s: float) -> tuple[bool, str]:
         if not self.reset_client.wait_for_service(timeout_sec=timeout_s):

@@ -8,7 +8,13 @@ features]`` (velocities by finite difference of the two latest poses), ``images/
 
 ``step``: the target (measured pose + scaled EE-frame delta, clipped to the workspace box) is sent and re-sent
 at ``target_hz`` for one policy period, so the driver's watchdog stays fed; then the env waits (up to
-``obs_timeout_s``) for a pose and camera frames that arrived after the period began. Reward and success come
+``obs_timeout_s``) for a pose and camera frames that arrived after the period began. With cameras and
+``camera_sync`` (the default) the step is paced by the camera instead: it sends for ``period - camera_sync_slack_s``
+and then ends on the first frames (of every camera) that arrive after that, so the next action is computed on
+frames just received rather than on frames up to a camera period old (``robot-rl bench latency``).
+``on_action_sent(image_stamps, sent)`` (optional) is called right after the first publish of each action with the
+header stamps of the camera frames the action was computed from and whatever ``link.send_target`` returned (the
+ROS link: its clock's time right after the publish). Reward and success come
 from the ``/task/state`` stream (the twin publishes it; on hardware a reward classifier would).
 """
 from __future__ import annotations
@@ -50,7 +56,7 @@ class ArmSample:
 class ArmLink(Protocol):
     def snapshot(self) -> ArmSample: ...
 
-    def send_target(self, pos: np.ndarray, quat_wxyz: np.ndarray, gripper: float | None) -> None: ...
+    def send_target(self, pos: np.ndarray, quat_wxyz: np.ndarray, gripper: float | None) -> float | None: ...
 
     def reset(self, timeout_s: float) -> tuple[bool, str]: ...
 
@@ -64,6 +70,8 @@ class RosEnvConfig:
     obs_timeout_s: float = 1.0
     reset_timeout_s: float = 10.0
     reset_settle_s: float = 0.2  # after the reset service returns, wait for poses newer than this
+    camera_sync: bool = True  # with cameras: a step ends on fresh frames (see the module docstring)
+    camera_sync_slack_s: float = 0.05  # accept frames arriving this long before the policy period is over
 
 
 def mat_to_quat_wxyz(r: np.ndarray) -> np.ndarray:
@@ -119,6 +127,9 @@ class RosArmEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
         self.observation_space = None  # known after the first observation (task features come from the robot)
         self.last_target: tuple[np.ndarray, np.ndarray, float | None] | None = None
+        self.obs_image_stamps: dict[str, float] = {}  # header stamps of the frames in the latest observation
+        self.on_action_sent = None  # hook(image_stamps, sent) after the first publish of each action
+        self._sync = bool(cfg.cameras) and cfg.camera_sync
 
     # ---- gym API -----------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -128,7 +139,8 @@ class RosArmEnv(gym.Env):
             raise RuntimeError(f"reset refused by the robot: {msg}")
         t = self.clock()
         self.sleep(self.cfg.reset_settle_s)
-        obs, _, success = self._wait_obs(t + self.cfg.reset_settle_s, t)
+        settled = t + self.cfg.reset_settle_s
+        obs, _, success = self._wait_obs(settled, settled if self._sync else t)
         self._steps = 0
         self.last_target = None
         return obs, {"success": success}
@@ -140,14 +152,20 @@ class RosArmEnv(gym.Env):
         a = np.clip(a, -1.0, 1.0)
         t0 = self.clock()
         pos, quat, grip = self.target_for(a, self.link.snapshot())
-        end = t0 + self.period_s
+        sent = self.link.send_target(pos, quat, grip)
+        if self.on_action_sent is not None:
+            self.on_action_sent(dict(self.obs_image_stamps), sent)
+        end = t0 + self.period_s - (self.cfg.camera_sync_slack_s if self._sync else 0.0)
         while True:
-            self.link.send_target(pos, quat, grip)
             now = self.clock()
             if now >= end:
                 break
             self.sleep(min(1.0 / self.cfg.target_hz, end - now))
-        obs, reward, success = self._wait_obs(end - 0.5 / self.cfg.target_hz, t0)
+            self.link.send_target(pos, quat, grip)
+        if self._sync:  # pose and every camera's frame newer than the end of sending
+            obs, reward, success = self._wait_obs(end, end)
+        else:
+            obs, reward, success = self._wait_obs(end - 0.5 / self.cfg.target_hz, t0)
         self._steps += 1
         terminated = bool(success)
         truncated = self._steps >= self.tcfg.episode_steps
@@ -187,6 +205,7 @@ class RosArmEnv(gym.Env):
         obs = {"state": state_vector(s)}
         for cam in self.cfg.cameras:
             obs[f"images/{cam}"] = s.images[cam][0]
+        self.obs_image_stamps = {cam: s.images[cam][2] for cam in self.cfg.cameras}
         if self.observation_space is None:
             spaces = {"state": gym.spaces.Box(-np.inf, np.inf, obs["state"].shape, np.float32)}
             for cam in self.cfg.cameras:
