@@ -13,6 +13,7 @@ BENCH_MODULES = (
     "robot_rl.bench.sample_efficiency",
     "robot_rl.bench.franka_loop",
     "robot_rl.bench.interventions",
+    "robot_rl.bench.latency",
 )
 
 
