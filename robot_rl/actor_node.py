@@ -30,6 +30,9 @@ class ActorNode(rclpy.node.Node):
         cams = tuple(c for c in p("cameras", "").split(",") if c)  # comma-separated; "" = state only
         ecfg = RosEnvConfig(task=p("task", "reach"), cameras=cams, obs_timeout_s=p("obs_timeout_s", 1.0),
                             camera_sync=p("camera_sync", True), camera_sync_slack_s=p("camera_sync_slack_s", 0.05))
+        import torch
+
+        torch.set_num_threads(p("torch_threads", 1))  # policy inference: one thread leaves the cores to DDS/twin
         self.max_episodes = p("max_episodes", 0)  # 0: forever
         self.record_dir = p("record_dir", "")
         self.prior_out = p("prior_out", "")
