@@ -77,7 +77,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda if available) | cpu | cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the loss computation")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared CPU more threads spin against other processes "
+                        "and can be many times slower; 0: torch's default)")
     p.add_argument("--out", default=None, help="run folder (default runs/train/<task>_<obs>_seed<seed>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
