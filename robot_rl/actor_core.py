@@ -42,6 +42,11 @@ class WeightsPolicy:
         if unexpected or any(k.startswith("actor.") for k in missing):
             raise ValueError(f"weights do not fit the actor (missing {missing[:3]}, unexpected {unexpected[:3]})")
         self.agent.eval()
+        # one inference now (torch's lazy first-call setup), so the first action on these weights is not slow
+        size = int(meta.get("image_size_px", 128))
+        dummy = {"state": np.zeros(int(meta["state_dim"]), np.float32),
+                 **{f"images/{c}": np.zeros((size, size, 3), np.uint8) for c in cams}}
+        self.agent.act(dummy, deterministic=True)
 
     def act(self, obs: dict, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
         return self.agent.act(obs, deterministic=deterministic, rng=rng)
@@ -55,7 +60,7 @@ class ActorCore:
         self.clock = clock
         self.rng = np.random.default_rng(cfg.seed)
         self.policy: WeightsPolicy | None = None
-        self._pending_weights: bytes | None = None
+        self._pending_weights: WeightsPolicy | None = None
         self.weights_version = -1
         self.weight_loads = 0
         self.episode = 0
@@ -64,17 +69,18 @@ class ActorCore:
         self.on_episode_end = None  # hook(episode, success, intervened_steps, steps)
 
     def offer_weights(self, payload: bytes) -> None:
-        """Called from the transport thread; loaded at the next cadence point."""
+        """Called from the transport thread: the policy is decoded and built here, off the control loop, and
+        swapped in at the next cadence point (so a weights update never delays an action). Raises
+        ``ValueError`` (``WireError``) for weights that do not fit."""
+        p = WeightsPolicy(payload)
         with self.lock:
-            self._pending_weights = payload
+            if self._pending_weights is None or p.version > self._pending_weights.version:
+                self._pending_weights = p
 
     def _maybe_load_weights(self) -> None:
         with self.lock:
-            payload, self._pending_weights = self._pending_weights, None
-        if payload is None:
-            return
-        p = WeightsPolicy(payload)
-        if p.version > self.weights_version:
+            p, self._pending_weights = self._pending_weights, None
+        if p is not None and p.version > self.weights_version:
             self.policy, self.weights_version = p, p.version
             self.weight_loads += 1
 

@@ -64,7 +64,10 @@ class ActorNode(rclpy.node.Node):
             self.get_logger().warn(f"dropped a weights chunk: {e}")
             return
         if payload is not None:
-            self.core.offer_weights(payload)
+            try:
+                self.core.offer_weights(payload)
+            except ValueError as e:  # WireError included: keep acting on the last good weights
+                self.get_logger().error(f"ignored weights that do not fit this actor: {e}")
 
     def _on_ack(self, m) -> None:
         try:

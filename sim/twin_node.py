@@ -134,10 +134,12 @@ class TwinNode(Node):
         self.pub_mode.publish(st)
 
     def _cameras(self) -> None:
+        # every camera images the same physics state: render them all, then stamp the set once, when it is
+        # complete (like a camera driver stamping a finished frame; synchronised cameras share the stamp)
+        imgs = {cam: self.rt.render(cam) for cam in self.cams}
+        stamp = self.get_clock().now().to_msg()
         for cam, (pub_img, pub_info) in self.cams.items():
-            img = self.rt.render(cam)
-            stamp = self.get_clock().now().to_msg()  # stamped when the frame is complete, like a camera driver
-            pub_img.publish(image_msg(img, stamp, f"{cam}_color_optical_frame"))
+            pub_img.publish(image_msg(imgs[cam], stamp, f"{cam}_color_optical_frame"))
             w, h, fx, fy, cx, cy = self.rt.camera_intrinsics(cam)
             info = CameraInfo()
             info.header.stamp, info.header.frame_id = stamp, f"{cam}_color_optical_frame"

@@ -69,7 +69,7 @@ def test_ab_trainer_human_steps_are_exactly_the_flagged_prior_transitions(tmp_pa
     from robot_rl.bench.interventions import train_arm
 
     torch.set_num_threads(1)
-    s = {"task": "reach", "steps": 40, "demos": 1, "utd": 1, "width": 32, "critics": 2, "batch": 16, "warmup": 20,
+    s = {"task": "reach", "reward": "sparse", "steps": 40, "demos": 1, "utd": 1, "width": 32, "critics": 2, "batch": 16, "warmup": 20,
          "eval_every": 1000, "eval_episodes": 1, "threshold": 0.9, "full": True, "human_noise": 0.1, "patience": 3,
          "takeover_steps": 5}
     on = train_arm(s, 0, True, tmp_path)

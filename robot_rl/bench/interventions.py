@@ -129,7 +129,7 @@ def train_arm(s: dict, seed: int, human: bool, out: Path) -> dict:
     from robot_rl.agents.config import SACConfig, TrainConfig
     from robot_rl.scripted_human import ScriptedHumanConfig
 
-    cfg = TrainConfig(task=s["task"], seed=seed, total_env_steps=s["steps"], num_demos=s["demos"],
+    cfg = TrainConfig(task=s["task"], reward=s["reward"], seed=seed, total_env_steps=s["steps"], num_demos=s["demos"],
                       batch_size=s["batch"], utd_ratio=s["utd"], eval_every_env_steps=s["eval_every"],
                       eval_episodes=s["eval_episodes"], checkpoint_every_env_steps=10**12,
                       start_training_after_steps=s["warmup"], random_action_steps=s["warmup"],
@@ -150,7 +150,7 @@ def steps_to(curve, threshold: float):
 
 
 def run(a) -> dict:
-    s = {"task": a.task, "steps": a.steps, "demos": a.demos, "utd": a.utd, "width": a.width, "critics": a.critics,
+    s = {"task": a.task, "reward": a.reward, "steps": a.steps, "demos": a.demos, "utd": a.utd, "width": a.width, "critics": a.critics,
          "batch": a.batch, "warmup": a.warmup, "eval_every": a.eval_every, "eval_episodes": a.eval_episodes,
          "threshold": a.threshold, "full": a.full, "human_noise": a.human_noise, "patience": a.patience,
          "takeover_steps": a.takeover_steps}
@@ -190,6 +190,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("interventions", help="A/B: training with vs without scripted-human interventions "
                                              "(env steps to the success threshold, policy-only eval)")
     p.add_argument("--task", default="reach", help="the scripted human supports 'reach'")
+    p.add_argument("--reward", choices=("sparse", "dense"), default="sparse",
+                   help="sparse: 1 on success, what the twin node publishes on /task/state; dense: task shaping")
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--steps", type=int, default=1500, help="env-step budget per run")
     p.add_argument("--demos", type=int, default=2)
