@@ -190,17 +190,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("interventions", help="A/B: training with vs without scripted-human interventions "
                                              "(env steps to the success threshold, policy-only eval)")
     p.add_argument("--task", default="reach", help="the scripted human supports 'reach'")
-    p.add_argument("--reward", choices=("sparse", "dense"), default="sparse",
+    p.add_argument("--reward", choices=("sparse", "dense"), default="dense",
                    help="sparse: 1 on success, what the twin node publishes on /task/state; dense: task shaping")
-    p.add_argument("--seeds", default="0,1")
-    p.add_argument("--steps", type=int, default=1500, help="env-step budget per run")
-    p.add_argument("--demos", type=int, default=2)
+    p.add_argument("--seeds", default="0", help="comma-separated; each seed runs both arms")
+    p.add_argument("--steps", type=int, default=2000, help="env-step budget per run (human steps count)")
+    p.add_argument("--demos", type=int, default=10)
     p.add_argument("--utd", type=int, default=1)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--critics", type=int, default=4)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--warmup", type=int, default=100, help="random-action / no-update env steps at the start")
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--human-noise", type=float, default=0.1)
