@@ -11,8 +11,9 @@ the task state). Arm A has the human on, arm B off; everything else is identical
 Interventions are routed like the learner node does (:class:`robot_rl.flagged_replay.FlaggedRouter`): online
 buffer, and also the prior buffer with their ``intervened`` / ``takeover_started`` flags; the summary reports how
 many prior-buffer transitions carry the flag. Evaluation is **policy only** (deterministic, the human off) on
-seeds disjoint from training, every ``--eval-every`` env steps; ``steps_to_threshold`` is the first evaluation at
-or above ``--threshold``.
+seeds disjoint from training, every ``--eval-every`` env steps; ``steps_to_<pct>pct`` is the first evaluation at
+or above ``--threshold`` (``None``: not reached within the budget; the curves and the final policy-only success
+are reported either way).
 """
 from __future__ import annotations
 
