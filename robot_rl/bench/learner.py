@@ -131,7 +131,8 @@ def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 10
     }
     if ours_amp:  # bfloat16 autocast (master weights and losses in float32); SB3 stays float32
         result.update(state_updates_per_s_amp_bf16=statistics.median(ours_amp),
-                      ratio_vs_sb3_amp_bf16=statistics.median(ours_amp) / statistics.median(theirs))
+                      ratio_vs_sb3_amp_bf16=statistics.median(ours_amp) / statistics.median(theirs),
+                      ratio_vs_sb3_amp_bf16_per_repeat=[round(a / b, 3) for a, b in zip(ours_amp, theirs)])
     if pixels:
         pagent, ponline, pprior = make_ours(("front", "wrist"), width, critics, dev,
                                             transitions=(1_000, 500))
