@@ -52,12 +52,10 @@ class FlaggedReplayBuffer(ReplayBuffer):
         super().load_arrays(arrs)
         for k in FLAG_KEYS:
             v = arrs.get(k)
-            if v is None:
-                self.flags[k][:] = 0
-            elif v.shape != (self.capacity,):
-                raise ValueError(f"flag array {k!r} has shape {v.shape}, this buffer {(self.capacity,)}")
-            else:
-                self.flags[k][:] = v.astype(np.uint8)
+            self.flags[k][:] = 0
+            if v is not None:  # a smaller saved buffer (never wrapped, checked by the base class) fills a prefix
+                n = min(v.shape[0], self.capacity)
+                self.flags[k][:n] = v[:n].astype(np.uint8)
 
 
 @dataclass

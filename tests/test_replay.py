@@ -108,3 +108,30 @@ def test_wrong_observation_shape_is_rejected():
     with pytest.raises(ValueError, match="shape"):
         buf.add({"state": np.zeros(4, np.float32), "images/front": np.zeros((4, 4, 3), np.uint8)}, np.zeros(2), 0.0,
                 _obs(1), False, False)
+
+
+def test_a_small_unwrapped_buffer_loads_into_a_larger_one_and_a_wrapped_one_is_refused(tmp_path):
+    from robot_rl.flagged_replay import FlaggedReplayBuffer
+
+    spec = {"state": ((3,), np.dtype(np.float32))}
+    small = FlaggedReplayBuffer(spec, 2, capacity_transitions=10)
+    for t in range(6):
+        small.add({"state": np.full(3, t, np.float32)}, np.full(2, t, np.float32), float(t),
+                  {"state": np.full(3, t + 1, np.float32)}, False, t == 5, intervened=t % 2 == 1)
+    small.save(tmp_path / "prior.npz")
+    big = FlaggedReplayBuffer(spec, 2, capacity_transitions=1000)
+    big.load(tmp_path / "prior.npz")
+    assert len(big) == 6
+    np.testing.assert_array_equal(big.stored_flags(), [False, True, False, True, False, True])
+    batch = big.gather(torch.arange(6))
+    np.testing.assert_array_equal(batch["reward"].numpy(), np.arange(6, dtype=np.float32))
+    np.testing.assert_array_equal(batch["next_obs"]["state"][:, 0].numpy(), np.arange(1, 7, dtype=np.float32))
+    big.add({"state": np.full(3, 9, np.float32)}, np.zeros(2, np.float32), 9.0,
+            {"state": np.full(3, 10, np.float32)}, True, False)
+    assert len(big) == 7  # keeps growing after the loaded demos
+    for t in range(20):  # wrap the small buffer: it can no longer be placed in a different ring
+        small.add({"state": np.full(3, 100 + t, np.float32)}, np.zeros(2, np.float32), 0.0,
+                  {"state": np.full(3, 101 + t, np.float32)}, False, False)
+    small.save(tmp_path / "wrapped.npz")
+    with pytest.raises(ValueError, match="capacity"):
+        FlaggedReplayBuffer(spec, 2, capacity_transitions=1000).load(tmp_path / "wrapped.npz")

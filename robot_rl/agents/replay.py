@@ -137,15 +137,22 @@ class ReplayBuffer:
             self.load_arrays({k: z[k] for k in z.files})
 
     def load_arrays(self, arrs: dict[str, np.ndarray]) -> None:
+        """Restore a saved buffer. Same capacities: an exact restore (``--resume``). A smaller buffer that never
+        wrapped (e.g. demos written by ``robot-rl record-demos``) also loads into a larger one: its frame and
+        transition ids are then valid slots here too."""
         fw, tw, start, open_, cap, fcap, adim = (int(x) for x in arrs["counters"])
-        if (cap, fcap, adim) != (self.capacity, self.frame_capacity, self.action_dim):
-            raise ValueError(f"buffer file has capacity/frames/action_dim {(cap, fcap, adim)}, "
-                             f"this buffer {(self.capacity, self.frame_capacity, self.action_dim)}")
+        same = (cap, fcap) == (self.capacity, self.frame_capacity)
+        fits = fw <= fcap and tw <= cap and fw <= self.frame_capacity and tw <= self.capacity
+        if adim != self.action_dim or not (same or fits):
+            raise ValueError(f"buffer file has capacity/frames/action_dim {(cap, fcap, adim)} "
+                             f"({tw} transitions, {fw} frames written), this buffer "
+                             f"{(self.capacity, self.frame_capacity, self.action_dim)}")
+        nf, nt = (fcap, cap) if same else (fw, tw)
         for k in self.frames:
-            self.frames[k].copy_(torch.from_numpy(arrs[f"frames/{k}"]))
+            self.frames[k][:nf].copy_(torch.from_numpy(arrs[f"frames/{k}"][:nf]))
         for name in ("actions", "rewards", "terminated", "obs_frame", "next_frame"):
-            getattr(self, name).copy_(torch.from_numpy(arrs[name]))
-        self._obs_frame_host = arrs["obs_frame"].astype(np.int64).copy()
+            getattr(self, name)[:nt].copy_(torch.from_numpy(arrs[name][:nt]))
+        self._obs_frame_host[:nt] = arrs["obs_frame"][:nt].astype(np.int64)
         self.frames_written, self.transitions_written, self.start = fw, tw, start
         self._episode_open = bool(open_)
         last = {k: arrs[f"last_next_obs/{k}"] for k in self.obs_spec if f"last_next_obs/{k}" in arrs}
