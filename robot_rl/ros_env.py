@@ -27,7 +27,7 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 
-from sim.arm_env import PROPRIO_DIM, canonical_quat, rotvec_to_mat
+from sim.arm_env import PROPRIO_DIM, rotvec_to_mat
 from sim.tasks import TASKS, TaskConfig
 
 
@@ -108,7 +108,7 @@ def state_vector(s: ArmSample) -> np.ndarray:
         lin = (s.pos - s.prev_pos) / dt
         ang = mat_to_rotvec(quat_to_mat(s.quat) @ quat_to_mat(s.prev_quat).T) / dt
     feats = s.task[2:] if s.task is not None else np.zeros(0)
-    return np.concatenate([s.pos, canonical_quat(s.quat), lin, ang, [s.gripper_width], s.wrench, feats]).astype(np.float32)
+    return np.concatenate([s.pos, s.quat, lin, ang, [s.gripper_width], s.wrench, feats]).astype(np.float32)
 
 
 class RosArmEnv(gym.Env):

@@ -1,7 +1,7 @@
 """Gymnasium env of a twin task: 10 Hz policy over the 1 kHz impedance loop.
 
 Observation (DESIGN.md): ``{"state": float32 (n,), "images/<camera>": uint8 (H, W, 3)}``; ``state`` is
-``[tcp_pos(3), tcp_quat wxyz(4, sign: see canonical_quat), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task features]``.
+``[tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task features]``.
 Action: float32 (7,) in [-1, 1]: xyz delta, rotation-vector delta (both in the end-effector frame, scaled by
 the task's ``action_step_m`` / ``action_step_rad``), gripper closedness mapped from [-1, 1] to [0 open, 1 closed].
 The impedance target is the measured pose plus the scaled delta, clipped into the task's workspace box.
@@ -47,22 +47,10 @@ def rotvec_to_mat(v: np.ndarray) -> np.ndarray:
     return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * (kx @ kx)
 
 
-# Reference for the quaternion's sign: the nominal TCP orientation (DOWN, a half turn about x, so w ~ 0 there).
-# Choosing the hemisphere by w >= 0 would flip the sign of x back and forth around DOWN; choosing it by the dot
-# product with DOWN's quaternion keeps the state continuous wherever the TCP points roughly at the table.
-DOWN_QUAT_WXYZ = np.array([0.0, 1.0, 0.0, 0.0])
-
-
-def canonical_quat(q: np.ndarray) -> np.ndarray:
-    """The sign of a unit quaternion (wxyz) on the hemisphere of DOWN_QUAT_WXYZ."""
-    q = np.asarray(q, dtype=float)
-    return q if q @ DOWN_QUAT_WXYZ >= 0.0 else -q
-
-
 def mat_to_quat(r: np.ndarray) -> np.ndarray:
     q = np.empty(4)
     mujoco.mju_mat2Quat(q, np.ascontiguousarray(r).reshape(9))
-    return canonical_quat(q)
+    return q if q[0] >= 0 else -q
 
 
 class TwinArmEnv(gym.Env):
