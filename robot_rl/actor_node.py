@@ -138,7 +138,7 @@ class ActorNode(rclpy.node.Node):
 def main(args=None) -> int:
     ra.init(args)
     node = ActorNode()
-    ex, _ = ra.spin_in_background(node)
+    ex, spin_thread = ra.spin_in_background(node)
     stop = threading.Event()
     try:
         node.run(stop)
@@ -149,7 +149,10 @@ def main(args=None) -> int:
             raise
     finally:
         stop.set()
-        ex.shutdown(timeout_sec=1.0)
+        # the spin thread must be out of rclpy's C++ wait before the interpreter exits, or the process aborts
+        # ("terminate called without an active exception") and a finished recording exits non-zero
+        ex.shutdown(timeout_sec=5.0)
+        spin_thread.join(timeout=5.0)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
