@@ -315,6 +315,7 @@ class FrankaArm:
         self.gripper = None
         self._plf = None
         self._thread: threading.Thread | None = None
+        self._prev_switch_interval_s: float | None = None
         self._stop = threading.Event()
         self._target: _Target | None = None
         self._target_seq = 0
@@ -372,6 +373,7 @@ class FrankaArm:
         if self.robot is None:
             self.connect()
         if self.cfg.gil_switch_interval_s is not None:
+            self._prev_switch_interval_s = sys.getswitchinterval()  # restored by stop(): it is process-wide
             sys.setswitchinterval(self.cfg.gil_switch_interval_s)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="franka-1khz", daemon=True)
@@ -386,6 +388,9 @@ class FrankaArm:
                 log.error("control loop did not stop within %.1f s", timeout_s)
         if self._gripper_worker is not None:
             self._gripper_worker.close()
+        if self._prev_switch_interval_s is not None:
+            sys.setswitchinterval(self._prev_switch_interval_s)
+            self._prev_switch_interval_s = None
         if self.fault is None:
             self.mode = DriverMode.STOPPED
 
