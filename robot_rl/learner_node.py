@@ -8,7 +8,6 @@ import sys
 import time
 
 import rclpy
-import rclpy.executors
 import rclpy.node
 from std_msgs.msg import UInt8MultiArray
 
@@ -80,16 +79,7 @@ class LearnerNode(rclpy.node.Node):
 def main(args=None) -> int:
     ra.init(args)
     node = LearnerNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.core.checkpoint()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return ra.spin_until_shutdown(node, on_exit=node.core.checkpoint)
 
 
 if __name__ == "__main__":

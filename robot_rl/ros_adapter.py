@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import rclpy
+import rclpy.executors
 from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -164,6 +165,22 @@ def spin_in_background(node: Node):
     t = threading.Thread(target=ex.spin, daemon=True)
     t.start()
     return ex, t
+
+
+def spin_until_shutdown(node: Node, on_exit=None) -> int:
+    """Spin ``node`` until SIGINT or an external shutdown, then run ``on_exit`` (e.g. a last checkpoint), destroy
+    the node and shut rclpy down. Returns the exit code (0)."""
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if on_exit is not None:
+            on_exit()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
 
 
 def init(args=None) -> None:

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import rclpy
-import rclpy.executors
 import rclpy.node
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
@@ -84,16 +83,7 @@ def ra_policy_hz(task: str) -> float:
 
 def main(args=None) -> int:
     ra.init(args)
-    node = ScriptedHumanNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return ra.spin_until_shutdown(ScriptedHumanNode())
 
 
 if __name__ == "__main__":
