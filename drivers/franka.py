@@ -152,6 +152,29 @@ class ResetMotionConfig:
                 raise ValueError(f"ResetMotionConfig.{name} must be finite and > 0, got {v!r}")
 
 
+# sys.setswitchinterval is process-wide: the shortest interval asked for holds while any loop runs, and the
+# interpreter's own value comes back when the last one stops.
+_switch_lock = threading.Lock()
+_switch_users: list[float] = []
+_switch_original_s: float | None = None
+
+
+def _switch_interval_acquire(interval_s: float) -> None:
+    global _switch_original_s
+    with _switch_lock:
+        if not _switch_users:
+            _switch_original_s = sys.getswitchinterval()
+        _switch_users.append(interval_s)
+        sys.setswitchinterval(min(_switch_users))
+
+
+def _switch_interval_release(interval_s: float) -> None:
+    with _switch_lock:
+        if interval_s in _switch_users:
+            _switch_users.remove(interval_s)
+        sys.setswitchinterval(min(_switch_users) if _switch_users else _switch_original_s)
+
+
 @dataclass(frozen=True)
 class FrankaArmConfig:
     robot_ip: str = "172.16.0.2"
@@ -315,7 +338,7 @@ class FrankaArm:
         self.gripper = None
         self._plf = None
         self._thread: threading.Thread | None = None
-        self._prev_switch_interval_s: float | None = None
+        self._holds_switch_interval = False
         self._stop = threading.Event()
         self._target: _Target | None = None
         self._target_seq = 0
@@ -372,9 +395,9 @@ class FrankaArm:
             return
         if self.robot is None:
             self.connect()
-        if self.cfg.gil_switch_interval_s is not None:
-            self._prev_switch_interval_s = sys.getswitchinterval()  # restored by stop(): it is process-wide
-            sys.setswitchinterval(self.cfg.gil_switch_interval_s)
+        if self.cfg.gil_switch_interval_s is not None and not self._holds_switch_interval:
+            _switch_interval_acquire(self.cfg.gil_switch_interval_s)  # process-wide: released by stop()
+            self._holds_switch_interval = True
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="franka-1khz", daemon=True)
         self._thread.start()
@@ -388,9 +411,9 @@ class FrankaArm:
                 log.error("control loop did not stop within %.1f s", timeout_s)
         if self._gripper_worker is not None:
             self._gripper_worker.close()
-        if self._prev_switch_interval_s is not None:
-            sys.setswitchinterval(self._prev_switch_interval_s)
-            self._prev_switch_interval_s = None
+        if self._holds_switch_interval:
+            _switch_interval_release(self.cfg.gil_switch_interval_s)
+            self._holds_switch_interval = False
         if self.fault is None:
             self.mode = DriverMode.STOPPED
 
