@@ -15,3 +15,13 @@ try:
     import rclpy  # noqa: F401,E402
 except ImportError:
     pass
+
+
+# The multi-process DDS tests (twin + actor + learner nodes) need the CPU the earlier in-process tests leave
+# behind: after the 1 kHz Franka loop tests, their actors ran at ~1 action/s in CI. Until that interaction is
+# found, they run first.
+_RUN_FIRST = ("test_ros_runtime.py", "test_latency_bench.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.fspath.basename not in _RUN_FIRST)
