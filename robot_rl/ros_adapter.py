@@ -157,10 +157,15 @@ class TeleopListener:
 
 
 def spin_in_background(node: Node):
-    """A multi-threaded executor spinning ``node`` on a daemon thread; returns (executor, thread)."""
-    from rclpy.executors import MultiThreadedExecutor
+    """A single-threaded executor spinning ``node`` on a daemon thread; returns (executor, thread).
 
-    ex = MultiThreadedExecutor(num_threads=2)
+    Single-threaded on purpose: rclpy's ``MultiThreadedExecutor`` busy-loops in ``wait_for_ready_callbacks``
+    while a ready callback waits for its (mutually exclusive) group, holding the GIL; in the actor that starved
+    the policy loop to about 2 actions/s (``bench latency`` p50 0.5 s). The main thread only publishes and reads
+    snapshots, so one callback thread is enough."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    ex = SingleThreadedExecutor()
     ex.add_node(node)
     t = threading.Thread(target=ex.spin, daemon=True)
     t.start()
