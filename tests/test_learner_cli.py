@@ -42,3 +42,18 @@ def test_bench_learner_smoke_prints_the_ratio_against_sb3():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["ratio_vs_sb3"] > 0 and out["state_updates_per_s"] > 0 and out["pixel_updates_per_s"] > 0
+    # 3 critics do more arithmetic per update than SB3's 2 at the same width and batch
+    assert out["gflop_per_update_ours"] > out["gflop_per_update_sb3"] > 0
+    assert 0 < out["flop_ratio_sb3_over_ours"] < 1 and out["efficiency_vs_sb3"] > 0
+
+
+def test_update_flops_counts_a_matmul_and_its_gradient():
+    import torch
+
+    from robot_rl.bench.learner import update_flops
+
+    a = torch.randn(8, 16, requires_grad=True)
+    w = torch.randn(16, 4, requires_grad=True)
+    assert update_flops(lambda: (a @ w).sum()) == 2 * 8 * 16 * 4
+    # backward: one matmul for each input's gradient
+    assert update_flops(lambda: (a @ w).sum().backward()) == 3 * 2 * 8 * 16 * 4

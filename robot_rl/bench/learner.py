@@ -1,7 +1,12 @@
 """``robot-rl bench learner``: full SAC updates/s (critic + actor + temperature + targets, batch sampled from
 replay on the learner's device) for our 10-critic state config and the 2-camera pixel config, and
 Stable-Baselines3's SAC (2 critics, same width and batch) in the same run. Ours and SB3 are timed in
-alternation and the medians compared (``ratio_vs_sb3``), so machine load hits both alike."""
+alternation and the medians compared (``ratio_vs_sb3``), so machine load hits both alike.
+
+The arithmetic of one update is counted too (``torch.utils.flop_counter`` on one eager update of each, same
+batch and width): ``flop_ratio_sb3_over_ours`` is the ratio a compute-bound machine allows, and
+``efficiency_vs_sb3`` = ``ratio_vs_sb3 / flop_ratio_sb3_over_ours`` says how our achieved FLOP rate compares with
+SB3's (1.0: the same; above 1: we waste less on Python and small kernels)."""
 from __future__ import annotations
 
 import statistics
@@ -94,6 +99,26 @@ def time_sb3(model, batch: int, updates: int) -> float:
     return updates / (time.perf_counter() - t0)
 
 
+def update_flops(step) -> int:
+    """Floating-point operations of one call of ``step()`` (matmuls, convolutions and their gradients)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def count_flops(batch: int, width: int, critics: int, dev, cameras: tuple[str, ...] = ()) -> tuple[int, int]:
+    """(ours, SB3) FLOPs per full update, counted on eager copies (a compiled graph hides its ops)."""
+    from robot_rl.agents.replay import sample_mixed
+
+    agent, online, prior = make_ours(cameras, width, critics, dev, transitions=(2 * batch, batch))
+    ours = update_flops(lambda: agent.update(sample_mixed(online, prior, batch)))
+    sb3 = make_sb3(width, batch, dev)
+    theirs = update_flops(lambda: sb3.train(gradient_steps=1, batch_size=batch))
+    return ours, theirs
+
+
 def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 100, pixel_updates: int = 5,
         repeats: int = 5, device: str = "auto", compile: bool = True, pixels: bool = True, amp: bool = True) -> dict:
     from robot_rl.agents.sac import pick_device
@@ -129,6 +154,14 @@ def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 10
         "ratio_vs_sb3": statistics.median(ours) / statistics.median(theirs),
         "ratio_vs_sb3_per_repeat": [round(a / b, 3) for a, b in zip(ours, theirs)],
     }
+    flops_ours, flops_sb3 = count_flops(batch, width, critics, dev)
+    flop_ratio = flops_sb3 / flops_ours
+    result.update(
+        gflop_per_update_ours=round(flops_ours / 1e9, 4), gflop_per_update_sb3=round(flops_sb3 / 1e9, 4),
+        flop_ratio_sb3_over_ours=round(flop_ratio, 4),
+        achieved_gflops_ours=round(flops_ours * statistics.median(ours) / 1e9, 1),
+        achieved_gflops_sb3=round(flops_sb3 * statistics.median(theirs) / 1e9, 1),
+        efficiency_vs_sb3=round(result["ratio_vs_sb3"] / flop_ratio, 3))
     if ours_amp:  # bfloat16 autocast (master weights and losses in float32); SB3 stays float32
         result.update(state_updates_per_s_amp_bf16=statistics.median(ours_amp),
                       ratio_vs_sb3_amp_bf16=statistics.median(ours_amp) / statistics.median(theirs),
