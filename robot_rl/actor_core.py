@@ -26,6 +26,10 @@ class ActorConfig:
     weights_every_steps: int = 10  # look for new weights this often (mid-episode too)
     deterministic: bool = False
     seed: int = 0
+    # every Nth episode (once weights have arrived) is an evaluation episode: the deterministic policy, announced
+    # to listeners (a scripted human stands down); a real human's takeover still wins and marks it intervened.
+    # Its transitions are streamed like any other. 0: never.
+    eval_every_episodes: int = 0
 
 
 class WeightsPolicy:
@@ -66,7 +70,9 @@ class ActorCore:
         self.episode = 0
         self.steps = 0
         self.on_step = None  # hook(decision, obs, next_obs, reward, info) e.g. a recorder
-        self.on_episode_end = None  # hook(episode, success, intervened_steps, steps)
+        self.on_episode_end = None  # hook(episode info dict) at the end of each episode
+        self.on_episode_start = None  # hook({"episode", "eval"}) after the reset, before the first action
+        self._evaluating = False
 
     def offer_weights(self, payload: bytes) -> None:
         """Called from the transport thread: the policy is decoded and built here, off the control loop, and
@@ -89,13 +95,21 @@ class ActorCore:
             return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
         if self.policy is None:
             return self.rng.uniform(-1.0, 1.0, 7).astype(np.float32)
-        return self.policy.act(obs, self.cfg.deterministic, self.rng)
+        return self.policy.act(obs, self.cfg.deterministic or self._evaluating, self.rng)
+
+    def is_eval_episode(self, episode: int) -> bool:
+        n = self.cfg.eval_every_episodes
+        return self.cfg.mode == "policy" and n > 0 and episode % n == 0 and self.policy is not None
 
     def run_episode(self, stop: threading.Event | None = None) -> dict:
         obs, _ = self.env.reset()
         with self.lock:
             self.mux.reset()
         self.episode += 1
+        self._maybe_load_weights()  # an evaluation episode scores the newest weights from its first step
+        self._evaluating = self.is_eval_episode(self.episode)
+        if self.on_episode_start is not None:
+            self.on_episode_start({"episode": self.episode, "eval": self._evaluating})
         ret, success, human_steps, n = 0.0, False, 0, 0
         while stop is None or not stop.is_set():
             if self.steps % self.cfg.weights_every_steps == 0:
@@ -124,7 +138,8 @@ class ActorCore:
             if term or trunc:
                 break
         out = {"episode": self.episode, "success": success, "return": ret, "steps": n, "intervened_steps": human_steps,
-               "weights_version": self.weights_version}
+               "weights_version": self.weights_version, "eval": self._evaluating}
+        self._evaluating = False
         if self.on_episode_end is not None:
             self.on_episode_end(out)
         return out

@@ -26,7 +26,8 @@ class ActorNode(rclpy.node.Node):
         super().__init__("actor")
         p = lambda n, d: self.declare_parameter(n, d).value  # noqa: E731
         self.acfg = ActorConfig(actor_id=p("actor_id", "actor0"), mode=p("mode", "policy"),
-                                weights_every_steps=p("weights_every_steps", 10), seed=p("seed", 0))
+                                weights_every_steps=p("weights_every_steps", 10), seed=p("seed", 0),
+                                eval_every_episodes=p("eval_every_episodes", 0))
         cams = tuple(c for c in p("cameras", "").split(",") if c)  # comma-separated; "" = state only
         ecfg = RosEnvConfig(task=p("task", "reach"), cameras=cams, obs_timeout_s=p("obs_timeout_s", 1.0),
                             camera_sync=p("camera_sync", True), camera_sync_slack_s=p("camera_sync_slack_s", 0.05))
@@ -56,6 +57,7 @@ class ActorNode(rclpy.node.Node):
         if self.record_dir:
             self.recorder = ra.EpisodeRecorderHook(self, self.record_dir, ecfg.cameras)
         self.core.on_episode_end = self._episode_end
+        self.core.on_episode_start = self._episode_start
 
     def _on_weights(self, m) -> None:
         try:
@@ -93,10 +95,14 @@ class ActorNode(rclpy.node.Node):
             for frame in chunk_payload(encode_transitions([t])):
                 self.pub_tr.publish(ra.bytes_msg(frame))
 
+    def _episode_start(self, info: dict) -> None:
+        """Announce the episode (``eval``: a scripted human stands down for it)."""
+        self.pub_ep.publish(String(data=json.dumps({"event": "start", "actor": self.acfg.actor_id, **info})))
+
     def _episode_end(self, info: dict) -> None:
         info = {**info, "actor": self.acfg.actor_id, "weight_loads": self.core.weight_loads,
                 "unpersisted": self.outbox.unpersisted, "sent": self.outbox.last_seq}
-        self.pub_ep.publish(String(data=json.dumps(info)))
+        self.pub_ep.publish(String(data=json.dumps({"event": "end", **info})))
         self.get_logger().info(f"episode {info}")
 
     def run(self, stop: threading.Event) -> None:

@@ -75,5 +75,10 @@ class InterventionMux:
         return MuxDecision(a, True, started, label)
 
     def reset(self) -> None:
+        """At an episode start: forget the previous episode's inputs, so a twist or held button sent before the
+        reset cannot drive the new episode's first steps (a device still held re-registers with its next
+        message, at the teleop publish rate)."""
         self._was_human = False
         self._pending_label = None
+        self.twist_t = self.joy_t = -np.inf
+        self.buttons = []  # _prev_buttons stays: a button held across the reset is not a new press

@@ -4,6 +4,7 @@ takeover button held, at 20 Hz; otherwise publishes the joy with takeover releas
 ``always_takeover:=true`` makes it drive all the time (demos for ``robot-rl record-demos``)."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -35,7 +36,8 @@ class ScriptedHumanNode(rclpy.node.Node):
         self.action = None
         self.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, qos_profile_sensor_data)
         self.create_subscription(Float64MultiArray, "/task/state", self._on_task, qos_profile_sensor_data)
-        self.create_subscription(String, "/rl/episodes", lambda m: self.human.reset(), ra.RELIABLE)
+        self.standing_down = False  # during an actor's evaluation episode
+        self.create_subscription(String, "/rl/episodes", self._on_episode, ra.RELIABLE)
         self.pub_twist = self.create_publisher(TwistStamped, "/teleop/twist", ra.RELIABLE)
         self.pub_joy = self.create_publisher(Joy, "/teleop/joy", ra.RELIABLE)
         self.create_timer(1.0 / ra_policy_hz(self.cfg.task), self._period)
@@ -48,8 +50,18 @@ class ScriptedHumanNode(rclpy.node.Node):
     def _on_task(self, m) -> None:
         self.task = np.asarray(m.data)
 
+    def _on_episode(self, m) -> None:
+        """Every episode boundary resets the stray detector; an evaluation episode's start stands the human down
+        (the policy is scored alone) until that episode ends."""
+        self.human.reset()
+        try:
+            info = json.loads(m.data)
+        except ValueError:
+            info = {}
+        self.standing_down = bool(info.get("event") == "start" and info.get("eval"))
+
     def _period(self) -> None:
-        if not self.enabled or self.pose is None or self.task is None:
+        if not self.enabled or self.standing_down or self.pose is None or self.task is None:
             self.action = None
             return
         self.human.observe(*self.pose, self.task)

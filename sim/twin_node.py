@@ -58,6 +58,7 @@ class TwinNode(Node):
             camera_hz=p("camera_hz", 10.0).value,
             target_timeout_s=p("target_timeout_s", 0.2).value,
             seed=p("seed", 0).value,
+            reward=p("reward", "sparse").value,
         )
         self.base_frame = p("base_frame", "base").value
         self.rt = TwinRuntime(cfg)

@@ -27,6 +27,9 @@ class TwinRuntimeConfig:
     target_timeout_s: float = 0.2  # watchdog: a target older than this -> hold
     max_catch_up_s: float = 0.1  # at most this much simulated time per advance() (a stalled process does not sprint)
     seed: int = 0
+    # /task/state's reward: "sparse" (1 on success, what a success classifier would give on hardware) or "dense"
+    # (the task's shaping + 1 on success, as TwinArmEnv(reward="dense")); a twin-only training aid
+    reward: str = "sparse"
 
 
 def quat_wxyz_to_mat(q) -> np.ndarray:
@@ -43,6 +46,8 @@ def quat_wxyz_to_mat(q) -> np.ndarray:
 class TwinRuntime:
     def __init__(self, cfg: TwinRuntimeConfig = TwinRuntimeConfig()):
         self.cfg = cfg
+        if cfg.reward not in ("sparse", "dense"):
+            raise ValueError(f"reward must be 'sparse' or 'dense', got {cfg.reward!r}")
         self.env = TwinArmEnv(cfg.task, image_size_px=cfg.image_size_px)
         for cam in cfg.cameras:
             if cam not in self.env.camera_names():
@@ -144,7 +149,10 @@ class TwinRuntime:
         tcp, _ = self.twin.ee_pose()
         success = env.task.success(env.model, env.data, tcp)
         feats = env.task.features(env.model, env.data, tcp)
-        return np.concatenate([[float(success), float(success)], feats]).astype(np.float64)
+        reward = float(success)
+        if self.cfg.reward == "dense":
+            reward += float(env.task.dense_reward(env.model, env.data, tcp))
+        return np.concatenate([[reward, float(success)], feats]).astype(np.float64)
 
     def render(self, camera: str) -> np.ndarray:
         return self.env.render_camera(camera)

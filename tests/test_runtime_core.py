@@ -139,3 +139,60 @@ def test_absent_teleop_device_is_a_clear_error():
         KeyboardTeleop(stream=io.StringIO())
     with pytest.raises(DeviceUnavailable, match="unknown teleop device"):
         open_device("theremin")
+
+
+def test_actor_evaluation_episodes_are_deterministic_announced_and_a_human_still_wins(tmp_path, monkeypatch):
+    from robot_rl.actor_core import ActorConfig, ActorCore, WeightsPolicy
+    from robot_rl.delivery import Outbox
+    from robot_rl.learner_core import LearnerConfig, LearnerCore
+    from robot_rl.wire import encode_weights
+    from sim.arm_env import TwinArmEnv
+
+    env = TwinArmEnv("reach")
+    env.spec = None
+    mux, outbox = InterventionMux(timeout_s=10.0), Outbox("a0")
+    core = ActorCore(env, ActorConfig(eval_every_episodes=2), mux, outbox, clock=lambda: 0.0)
+    starts, calls = [], []
+    core.on_episode_start = starts.append
+    first = core.run_episode()
+    assert not first["eval"]  # no weights yet: nothing to evaluate
+    second = core.run_episode()
+    assert not second["eval"] and starts[-1] == {"episode": 2, "eval": False}  # random actions are not scored
+
+    learner = LearnerCore(LearnerConfig(task="reach", num_demos=0, capacity_transitions=16, num_critics=2,
+                                        device="cpu"), tmp_path)
+    tensors, arch = learner.actor_weights()
+    core.offer_weights(encode_weights(tensors, 1, arch))
+    real_act = WeightsPolicy.act
+    monkeypatch.setattr(WeightsPolicy, "act", lambda self, obs, deterministic, rng:
+                        calls.append(deterministic) or real_act(self, obs, deterministic, rng))
+    third = core.run_episode()  # the weights load at the episode's start
+    assert not third["eval"] and calls and not any(calls)  # training episodes explore
+    calls.clear()
+
+    def human_holds_takeover(info):  # a real human holding takeover through the evaluation episode
+        starts.append(info)
+        mux.on_joy([1, 0, 0, 0], 0.0)
+        mux.on_twist([0, 0, 0.5, 0, 0, 0], 0.0)
+
+    core.on_episode_start = human_holds_takeover
+    fourth = core.run_episode()
+    assert fourth["eval"] and starts[-1] == {"episode": 4, "eval": True}
+    assert calls and all(calls)  # evaluation: the deterministic policy
+    assert fourth["intervened_steps"] == fourth["steps"] > 0  # the human's takeover still wins, and is flagged
+    assert outbox.last_seq == first["steps"] + second["steps"] + third["steps"] + fourth["steps"]  # all streamed
+    env.close()
+
+
+def test_mux_reset_drops_the_previous_episodes_inputs():
+    mux = InterventionMux(timeout_s=0.3)
+    pol = np.array([0.5, 0, 0, 0, 0, 0, 1], np.float32)
+    mux.on_joy([1, 0, 1, 0], 1.0)  # takeover + success held at the end of an episode
+    mux.on_twist([0, 0, 0.7, 0, 0, 0], 1.0)
+    assert mux.decide(pol, 1.05).label == "success"
+    mux.reset()
+    d = mux.decide(pol, 1.1)  # within the teleop timeout of the old messages
+    assert not d.intervened and np.array_equal(d.action, pol)
+    mux.on_joy([1, 0, 1, 0], 1.15)  # still held: drives again, but the held success is not a new press
+    d = mux.decide(pol, 1.2)
+    assert d.intervened and d.takeover_started and d.label is None
