@@ -155,7 +155,12 @@ class TwinNode(Node):
 
 def main(args=None) -> int:
     rclpy.init(args=sys.argv if args is None else args)
-    node = TwinNode()
+    try:
+        node = TwinNode()
+    except (ValueError, KeyError) as e:  # a bad parameter (task, reward, ...): one clear line, no traceback
+        print(f"twin_node: {e}", file=sys.stderr)
+        rclpy.shutdown()
+        return 2
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):

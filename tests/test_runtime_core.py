@@ -196,3 +196,18 @@ def test_mux_reset_drops_the_previous_episodes_inputs():
     mux.on_joy([1, 0, 1, 0], 1.15)  # still held: drives again, but the held success is not a new press
     d = mux.decide(pol, 1.2)
     assert d.intervened and d.takeover_started and d.label is None
+
+
+def test_twin_runtime_task_state_reward_sparse_or_dense():
+    from sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
+
+    with pytest.raises(ValueError, match="sparse.*dense"):
+        TwinRuntime(TwinRuntimeConfig(cameras=(), reward="shaped"))
+    sparse, dense = (TwinRuntime(TwinRuntimeConfig(cameras=(), reward=r)) for r in ("sparse", "dense"))
+    s, d = sparse.task_state(), dense.task_state()
+    env = dense.env
+    tcp, _ = dense.twin.ee_pose()
+    assert s[0] == s[1] == 0.0  # away from the goal: no success, no sparse reward
+    assert d[0] == pytest.approx(env.task.dense_reward(env.model, env.data, tcp)) and d[0] < 0  # distance shaping
+    assert np.array_equal(s[2:], d[2:])  # same seed: same goal and features; only the reward differs
+    sparse.close(), dense.close()
