@@ -150,3 +150,38 @@ def test_sim_train_transitions_weights_learner_restart_and_actor_kill(tmp_path, 
             ex.shutdown()
             node.destroy_node()
             rclpy.shutdown()
+
+
+def test_sim_train_policy_only_success_climbs(tmp_path, ros_env):
+    """`reach` over real DDS (twin + actor + learner + scripted human, launched from sim_train.yaml with the dense
+    twin reward): every 3rd actor episode is a policy-only evaluation (deterministic policy, the scripted human
+    stands down). The untrained policy fails them; within the budget it succeeds on its own."""
+    budget_s = 900.0
+    nodes, _ = parse_launch(REPO_ROOT / "launch" / "sim_train.yaml",
+                            {"out_dir": str(tmp_path / "learner"), "reward": "dense", "eval_every": "3"})
+    lines = Lines()
+    runner = LaunchRunner(nodes, env=ros_env, out=lines, shutdown_timeout_s=5.0)
+    t0 = time.monotonic()
+
+    def evals():
+        eps = lines.episodes()
+        out, steps = [], 0
+        for e in eps:
+            if e.get("eval"):
+                out.append((steps, e["success"] and e["intervened_steps"] == 0, e["intervened_steps"]))
+            steps += e["steps"]
+        return out
+
+    try:
+        runner.start()
+        _wait(lambda: sum(ok for _, ok, _ in evals()) >= 3, budget_s, "3 policy-only evaluation successes")
+        ev = evals()
+        print(f"policy-only evaluations after {time.monotonic() - t0:.0f} s (env steps before, success):",
+              [(s, int(ok)) for s, ok, _ in ev])
+        assert not ev[0][1]  # the first weights (a few dozen updates) do not reach the goal
+        assert all(h == 0 for _, _, h in ev)  # the scripted human stood down in every evaluation episode
+        half = len(ev) // 2
+        early, late = [ok for _, ok, _ in ev[:half]], [ok for _, ok, _ in ev[half:]]
+        assert sum(late) / len(late) > sum(early) / max(1, len(early))  # it climbs
+    finally:
+        runner.shutdown()
