@@ -236,7 +236,10 @@ class ArmTwin:
         """Damped least-squares IK on the twin's kinematics (used to place the arm at reset)."""
         m = self.model
         d = mujoco.MjData(m)
-        d.qpos[:] = self.data.qpos
+        # from the model's reference configuration, not the live state: the Jacobian's roundoff depends on the
+        # fingers' (subtree COM) positions, so a live start made reset poses differ in the last bits between an
+        # env with history and a fresh one, and a resumed training run drifted from the one that saved it
+        d.qpos[:] = m.qpos0
         q = (self.home_q if q0 is None else np.asarray(q0, float)).copy()
         jacp, jacr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
         jnt = m.dof_jntid[self._ds]
