@@ -17,9 +17,10 @@ except ImportError:
     pass
 
 
-# The multi-process DDS tests (twin + actor + learner nodes) need the CPU the earlier in-process tests leave
-# behind: after the 1 kHz Franka loop tests, their actors ran at ~1 action/s in CI. Until that interaction is
-# found, they run first.
+# The multi-process DDS tests (twin + actor + learner nodes) run first. Their actors used to starve at ~1-2
+# actions/s (seen in CI after the 1 kHz Franka loop tests): rclpy's MultiThreadedExecutor busy-looped holding the
+# GIL (fixed: ros_adapter.spin_in_background is single-threaded; it starved on a quiet machine too). One local run
+# with the Franka tests first still failed once afterwards, cause not captured, so the order stays.
 _RUN_FIRST = ("test_ros_runtime.py", "test_latency_bench.py")
 
 
