@@ -45,6 +45,13 @@ class ActorNode(rclpy.node.Node):
         self.core = ActorCore(self.env, self.acfg, self.mux, self.outbox, self.lock)
         ra.TeleopListener(self, self.mux, self.lock)
         self.reasm = Reassembler()
+        # complete weights payloads are built into a policy on their own thread, so the (single) executor thread
+        # keeps delivering images and poses meanwhile (a pixel policy takes ~20 ms to build on a CPU)
+        self._weights_cv = threading.Condition()
+        self._weights_payload: bytes | None = None
+        self._weights_stop = False
+        self._weights_thread = threading.Thread(target=self._build_weights, name="actor-weights", daemon=True)
+        self._weights_thread.start()
         self.pub_tr = self.create_publisher(UInt8MultiArray, "/rl/transitions", ra.STREAM)
         self.pub_ep = self.create_publisher(String, "/rl/episodes", ra.RELIABLE)
         self.create_subscription(UInt8MultiArray, "/rl/weights", self._on_weights, ra.LATCHED)
@@ -66,10 +73,28 @@ class ActorNode(rclpy.node.Node):
             self.get_logger().warn(f"dropped a weights chunk: {e}")
             return
         if payload is not None:
+            with self._weights_cv:  # only the newest complete payload matters
+                self._weights_payload = payload
+                self._weights_cv.notify()
+
+    def _build_weights(self) -> None:
+        while True:
+            with self._weights_cv:
+                while self._weights_payload is None and not self._weights_stop:
+                    self._weights_cv.wait()
+                if self._weights_stop:
+                    return
+                payload, self._weights_payload = self._weights_payload, None
             try:
                 self.core.offer_weights(payload)
             except ValueError as e:  # WireError included: keep acting on the last good weights
                 self.get_logger().error(f"ignored weights that do not fit this actor: {e}")
+
+    def stop_workers(self) -> None:
+        with self._weights_cv:
+            self._weights_stop = True
+            self._weights_cv.notify()
+        self._weights_thread.join(timeout=5.0)
 
     def _on_ack(self, m) -> None:
         try:
@@ -159,6 +184,7 @@ def main(args=None) -> int:
         # ("terminate called without an active exception") and a finished recording exits non-zero
         ex.shutdown(timeout_sec=5.0)
         spin_thread.join(timeout=5.0)
+        node.stop_workers()
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

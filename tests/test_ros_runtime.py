@@ -88,7 +88,9 @@ def _twin_status_listener():
 
 def test_sim_train_transitions_weights_learner_restart_and_actor_kill(tmp_path, ros_env):
     out = tmp_path / "learner"
-    nodes, _ = parse_launch(REPO_ROOT / "launch" / "sim_train.yaml", {"out_dir": str(out)})
+    # no evaluation episodes here (eval_every 0): this test is about transport, restarts and human-assisted
+    # episodes; the next test measures policy-only evaluations
+    nodes, _ = parse_launch(REPO_ROOT / "launch" / "sim_train.yaml", {"out_dir": str(out), "eval_every": "0"})
     lines = Lines()
     runner = LaunchRunner(nodes, env=ros_env, out=lines, shutdown_timeout_s=5.0)
     learner_spec = next(n for n in nodes if n.label == "learner")
