@@ -37,6 +37,7 @@ class ScriptedHumanNode(rclpy.node.Node):
         self.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, qos_profile_sensor_data)
         self.create_subscription(Float64MultiArray, "/task/state", self._on_task, qos_profile_sensor_data)
         self.standing_down = False  # during an actor's evaluation episode
+        self._driving = False  # the last publish was a takeover
         self.create_subscription(String, "/rl/episodes", self._on_episode, ra.RELIABLE)
         self.pub_twist = self.create_publisher(TwistStamped, "/teleop/twist", ra.RELIABLE)
         self.pub_joy = self.create_publisher(Joy, "/teleop/joy", ra.RELIABLE)
@@ -54,6 +55,7 @@ class ScriptedHumanNode(rclpy.node.Node):
         """Every episode boundary resets the stray detector; an evaluation episode's start stands the human down
         (the policy is scored alone) until that episode ends."""
         self.human.reset()
+        self.action = None  # let go at once: the 20 Hz publisher must not send the old takeover into the new episode
         try:
             info = json.loads(m.data)
         except ValueError:
@@ -76,7 +78,13 @@ class ScriptedHumanNode(rclpy.node.Node):
         if self.action is None:
             joy.buttons = [0, 0, 0, 0]
             self.pub_joy.publish(joy)
+            if self._driving:  # let go of the stick too: a stale twist would keep pushing for the mux timeout
+                t = TwistStamped()
+                t.header.stamp = joy.header.stamp
+                self.pub_twist.publish(t)
+                self._driving = False
             return
+        self._driving = True
         t = TwistStamped()
         t.header.stamp = joy.header.stamp
         a = [float(v) for v in self.action]
