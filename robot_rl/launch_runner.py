@@ -282,6 +282,21 @@ def check_modules(nodes: list[NodeSpec]) -> None:
             sys.path.remove(str(REPO_ROOT))
 
 
+class LineBuffer:
+    """A thread-safe ``out`` for :class:`LaunchRunner` that keeps every prefixed output line (tests, benches)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+
+    def write(self, s: str) -> None:
+        with self.lock:
+            self.lines.append(s)
+
+    def flush(self) -> None:
+        pass
+
+
 class LaunchRunner:
     """Starts the nodes, forwards their output prefixed with ``[name]``, stops them all on shutdown."""
 

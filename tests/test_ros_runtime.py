@@ -2,7 +2,6 @@
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import threading
@@ -12,23 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.launch_runner import REPO_ROOT, LaunchRunner, parse_launch
+from robot_rl.launch_runner import REPO_ROOT, LaunchRunner, LineBuffer, parse_launch
 from robot_rl.learner_core import success_rate
 
 pytest.importorskip("rclpy")
 
 
-class Lines:
-    def __init__(self):
-        self.lines, self.lock = [], threading.Lock()
-
-    def write(self, s):
-        with self.lock:
-            self.lines.append(s)
-
-    def flush(self):
-        pass
-
+class Lines(LineBuffer):
     def episodes(self):
         with self.lock:
             eps = [l for l in self.lines if "[actor]" in l and "episode {" in l]

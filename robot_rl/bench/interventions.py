@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robot_rl.bench.sample_efficiency import steps_to
 from robot_rl.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
 
 
@@ -141,13 +142,6 @@ def train_arm(s: dict, seed: int, human: bool, out: Path) -> dict:
     r = t.run_ab(s["threshold"], not s["full"])
     r.update(seed=seed, human=human)
     return r
-
-
-def steps_to(curve, threshold: float):
-    for step, v in curve:
-        if v >= threshold:
-            return int(step)
-    return None
 
 
 def run(a) -> dict:

@@ -26,23 +26,10 @@ import json
 import os
 import random
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-class _Lines:
-    def __init__(self):
-        self.lines, self.lock = [], threading.Lock()
-
-    def write(self, s):
-        with self.lock:
-            self.lines.append(s)
-
-    def flush(self):
-        pass
 
 
 def write_weights(path: Path, task: str, cameras: tuple[str, ...], image_size_px: int, out_dir: Path) -> int:
@@ -66,7 +53,7 @@ def percentiles_ms(x: np.ndarray) -> dict:
 
 
 def run(a) -> dict:
-    from robot_rl.launch_runner import LaunchRunner, NodeSpec
+    from robot_rl.launch_runner import LaunchRunner, LineBuffer, NodeSpec
 
     cameras = ("front", "wrist")
     tmp = Path(tempfile.mkdtemp(prefix="robot_rl_latency_"))
@@ -86,7 +73,7 @@ def run(a) -> dict:
                  params=[("weights_path", str(weights)), ("out", str(out)), ("duration_s", a.seconds),
                          ("timeout_s", a.seconds + a.startup_timeout_s)]),
     ]
-    lines = _Lines()
+    lines = LineBuffer()
     runner = LaunchRunner(nodes, env=env, out=lines, shutdown_timeout_s=5.0)
     t0 = time.monotonic()
     load_before = os.getloadavg()
