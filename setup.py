@@ -29,21 +29,29 @@ EXTRAS = {
 EXTRAS["all"] = sorted({r for k in ("ros", "torch", "hardware", "bench", "test") for r in EXTRAS[k]})
 
 NODES = [
-    "twin_node = sim.twin_node:main",
-    "actor_node = robot_rl.actor_node:main",
-    "learner_node = robot_rl.learner_node:main",
-    "scripted_human_node = robot_rl.scripted_human_node:main",
-    "teleop_node = drivers.teleop_node:main",
-    "franka_node = drivers.franka_node:main",
-    "camera_node = drivers.camera_node:main",
+    "twin_node = robot_rl.sim.twin_node:main",
+    "actor_node = robot_rl.runtime.actor_node:main",
+    "learner_node = robot_rl.runtime.learner_node:main",
+    "scripted_human_node = robot_rl.runtime.scripted_human_node:main",
+    "teleop_node = robot_rl.drivers.teleop_node:main",
+    "franka_node = robot_rl.drivers.franka_node:main",
+    "camera_node = robot_rl.drivers.camera_node:main",
 ]
+
+LAYERS = ("contract", "controllers", "sim", "drivers", "calibration")  # top-level folders -> robot_rl.<folder>
+PACKAGE_DIR = {PACKAGE: PACKAGE, **{f"{PACKAGE}.{d}": d for d in LAYERS}}
+PACKAGES = [p for p in find_packages(include=[PACKAGE, PACKAGE + ".*"])]
+for d in LAYERS:
+    PACKAGES += [f"{PACKAGE}.{p}" for p in find_packages(include=[d, d + ".*"])]
 
 setup(
     name=PACKAGE,
     version="0.1.0",
     description="Learn robot skills on real hardware, safely: PyTorch RL + ROS 2 + a MuJoCo twin",
-    packages=find_packages(include=["robot_rl", "robot_rl.*", "controllers", "controllers.*", "drivers", "drivers.*",
-                                    "sim", "sim.*", "calibration", "calibration.*"]),
+    # One install namespace: the top-level folders contract/, controllers/, sim/, drivers/, calibration/ install
+    # as robot_rl.contract, robot_rl.controllers, ... so nothing generic lands in site-packages.
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -68,5 +76,5 @@ setup(
     maintainer_email="maintainers@robot-rl.invalid",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["robot-rl = robot_rl.cli:main"] + NODES},
+    entry_points={"console_scripts": ["robot-rl = robot_rl.tools.cli:main"] + NODES},
 )

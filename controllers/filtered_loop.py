@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy._core import umath
 
-from controllers.impedance import CartesianImpedanceController
-from controllers.passivity import EnergyTank, EnergyTankConfig
-from controllers.safety import SafetyConfig, SafetyFilter
+from robot_rl.controllers.impedance import CartesianImpedanceController
+from robot_rl.controllers.passivity import EnergyTank, EnergyTankConfig
+from robot_rl.controllers.safety import SafetyConfig, SafetyFilter
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy._core import umath  # ufunc clip: far less call overhead than np.clip on small vectors
 
-from controllers.impedance import CartesianImpedanceConfig, rotation_error
+from robot_rl.controllers.impedance import CartesianImpedanceConfig, rotation_error
 
 Vec3 = tuple[float, float, float]
 Vec7 = tuple[float, float, float, float, float, float, float]

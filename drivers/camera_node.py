@@ -1,6 +1,6 @@
 """ROS 2 node for one camera (RealSense or OpenCV/UVC): publishes realsense-ros-named topics.
 
-    python -m drivers.camera_node --ros-args -p name:=wrist -p driver:=realsense -p serial:=123456789012
+    python -m robot_rl.drivers.camera_node --ros-args -p name:=wrist -p driver:=realsense -p serial:=123456789012
 
 Publishes (sensor-data QoS: best effort, shallow) ``/camera/<name>/color/image_raw`` (sensor_msgs/Image,
 rgb8, cropped and resized to ``output_*_px``), ``/camera/<name>/color/camera_info`` (the intrinsics of that
@@ -20,9 +20,9 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from drivers.camera_common import CameraError, CameraFrozenError, Frame
-from drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
-from drivers.realsense import RealSenseCamera, RealSenseConfig
+from robot_rl.drivers.camera_common import CameraError, CameraFrozenError, Frame
+from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
+from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig
 
 EXIT_NOT_FOUND = 2
 EXIT_FROZEN = 3

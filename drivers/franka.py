@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controllers.filtered_loop import FilteredImpedanceLoop, FiltersConfig
-from controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
-from controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
+from robot_rl.controllers.filtered_loop import FilteredImpedanceLoop, FiltersConfig
+from robot_rl.controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
+from robot_rl.controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
 
 log = logging.getLogger("robot_rl.drivers.franka")
 

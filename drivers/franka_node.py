@@ -1,6 +1,6 @@
-"""ROS 2 node for the Franka arm driver: translates the DESIGN.md arm topics to :class:`drivers.franka.FrankaArm`.
+"""ROS 2 node for the Franka arm driver: translates the DESIGN.md arm topics to :class:`robot_rl.drivers.franka.FrankaArm`.
 
-    python -m drivers.franka_node --ros-args -p robot_ip:=172.16.0.2
+    python -m robot_rl.drivers.franka_node --ros-args -p robot_ip:=172.16.0.2
 
 Publishes (sensor-data QoS: best effort, shallow) ``/arm/joint_states``, ``/arm/ee_pose``, ``/arm/ee_wrench``,
 ``/arm/gripper/state`` at ``publish_hz``; ``/arm/driver_status`` (std_msgs/String, JSON, reliable) at
@@ -26,10 +26,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
-from controllers.filtered_loop import FiltersConfig
-from controllers.safety import SafetyConfig
-from controllers.watchdog import ArmWatchdogConfig
-from drivers.franka import (
+from robot_rl.controllers.filtered_loop import FiltersConfig
+from robot_rl.controllers.safety import SafetyConfig
+from robot_rl.controllers.watchdog import ArmWatchdogConfig
+from robot_rl.drivers.franka import (
     JOINT_NAMES,
     CollisionBehaviorConfig,
     FrankaArm,

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from drivers.camera_common import (
+from robot_rl.drivers.camera_common import (
     CameraError,
     CameraFrozenError,
     CameraNotFoundError,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.camera_common import (
+from robot_rl.drivers.camera_common import (
     CameraError,
     CameraFrozenError,
     CameraNotFoundError,

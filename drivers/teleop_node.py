@@ -12,7 +12,7 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Joy
 
-from drivers.teleop import DeviceUnavailable, open_device
+from robot_rl.drivers.teleop import DeviceUnavailable, open_device
 
 EXIT_NO_DEVICE = 3
 

@@ -13,13 +13,13 @@ def register_envs() -> list[str]:
     """Register every task of ``sim.tasks.TASKS`` as ``robot_rl/<name>-v0``; returns the ids."""
     import gymnasium as gym
 
-    from sim.tasks import TASKS
+    from robot_rl.sim.tasks import TASKS
 
     ids = []
     for name in TASKS:
         env_id = f"robot_rl/{name}-v0"
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point="sim.arm_env:TwinArmEnv", kwargs={"task": name},
+            gym.register(env_id, entry_point="robot_rl.sim.arm_env:TwinArmEnv", kwargs={"task": name},
                          max_episode_steps=TASKS[name].config.episode_steps)
         ids.append(env_id)
     return ids

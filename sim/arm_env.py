@@ -15,9 +15,9 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from sim.arm_twin import ArmTwin, TwinConfig
-from sim.randomization import DomainRandomizationConfig, DomainRandomizer
-from sim.tasks import Task, make_task
+from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
+from robot_rl.sim.randomization import DomainRandomizationConfig, DomainRandomizer
+from robot_rl.sim.tasks import Task, make_task
 
 DOWN = np.diag([1.0, -1.0, -1.0])  # TCP orientation pointing at the table, fingers along base y
 PROPRIO_DIM = 3 + 4 + 3 + 3 + 1 + 6

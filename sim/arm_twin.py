@@ -12,9 +12,9 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from controllers.filtered_loop import FiltersConfig, FilteredImpedanceLoop
-from controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
-from sim.panda_model import (
+from robot_rl.controllers.filtered_loop import FiltersConfig, FilteredImpedanceLoop
+from robot_rl.controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
+from robot_rl.sim.panda_model import (
     PANDA_GRIPPER_MAX_WIDTH_M,
     PANDA_HOME_Q_RAD,
     ArmModelConfig,
@@ -244,7 +244,7 @@ class ArmTwin:
         jacp, jacr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
         jnt = m.dof_jntid[self._ds]
         lo, hi = m.jnt_range[jnt, 0], m.jnt_range[jnt, 1]
-        from controllers.impedance import rotation_error
+        from robot_rl.controllers.impedance import rotation_error
 
         for _ in range(iters):
             d.qpos[self._qs] = q

@@ -9,8 +9,8 @@ import abc
 
 import numpy as np
 
-from controllers.impedance import rotation_error
-from sim.arm_env import DOWN, TwinArmEnv
+from robot_rl.controllers.impedance import rotation_error
+from robot_rl.sim.arm_env import DOWN, TwinArmEnv
 
 
 class Expert(abc.ABC):
@@ -118,7 +118,7 @@ EXPERTS: dict[str, type[Expert]] = {
 
 
 def make_expert(env: TwinArmEnv, **kwargs) -> Expert:
-    from sim.tasks import TASKS
+    from robot_rl.sim.tasks import TASKS
 
     base = env.unwrapped if hasattr(env, "unwrapped") else env
     return EXPERTS[TASKS[base.task.name].expert](base, **kwargs)

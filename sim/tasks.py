@@ -179,7 +179,7 @@ class PegInsertTask(Task):
     def hand_xml(self) -> str:
         """The peg, rigidly held in the hand (appended to the hand body)."""
         c = self.cfg
-        from sim.panda_model import PANDA_TCP_OFFSET_M
+        from robot_rl.sim.panda_model import PANDA_TCP_OFFSET_M
 
         half_len = (c.peg_length_below_tcp_m + 0.02) / 2
         centre = PANDA_TCP_OFFSET_M + c.peg_length_below_tcp_m - half_len

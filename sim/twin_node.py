@@ -1,5 +1,5 @@
 """Twin node: the MuJoCo twin behind the arm driver's topic contract (DESIGN.md), so the actor cannot tell it
-from the hardware driver. Translation only; the logic is in :mod:`sim.twin_runtime`.
+from the hardware driver. Translation only; the logic is in :mod:`robot_rl.sim.twin_runtime`.
 
 Publishes ``joint_states``, ``ee_pose``, ``ee_wrench``, ``gripper/state`` at ``state_hz`` (sensor-data QoS),
 ``/camera/<name>/color/image_raw`` + ``camera_info`` at ``camera_hz`` (rgb8, numpy, no cv_bridge), and the
@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
+from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
-from sim.arm_env import TwinArmEnv, mat_to_quat
+from robot_rl.controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
+from robot_rl.sim.arm_env import TwinArmEnv, mat_to_quat
 
 
 @dataclass(frozen=True)

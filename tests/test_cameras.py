@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from drivers.camera_common import (
+from robot_rl.drivers.camera_common import (
     CameraError,
     CameraFrozenError,
     CameraNotFoundError,
@@ -22,7 +22,7 @@ from drivers.camera_common import (
 )
 
 rs = pytest.importorskip("pyrealsense2")
-from drivers.realsense import RealSenseCamera, RealSenseConfig, write_recording  # noqa: E402
+from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig, write_recording  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W, H, FPS = 640, 480, 30
@@ -138,7 +138,7 @@ def test_realsense_missing_recording_is_a_clear_error(tmp_path):
 # ---- OpenCV -------------------------------------------------------------------------------------------------
 def test_opencv_camera_reads_a_real_video_file(tmp_path):
     cv2 = pytest.importorskip("cv2")
-    from drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
+    from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
 
     path = str(tmp_path / "cam.avi")
     vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
@@ -159,7 +159,7 @@ def test_opencv_camera_reads_a_real_video_file(tmp_path):
 
 def test_opencv_absent_device_is_a_clear_error():
     pytest.importorskip("cv2")
-    from drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
+    from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
 
     with pytest.raises(CameraNotFoundError, match="no camera at"):
         OpenCVCamera(OpenCVCameraConfig(device="/dev/video_robot_rl_absent")).start()
@@ -167,7 +167,7 @@ def test_opencv_absent_device_is_a_clear_error():
 
 # ---- the node over DDS --------------------------------------------------------------------------------------
 def _node(args: list[str], domain: int):
-    return subprocess.Popen([sys.executable, "-m", "drivers.camera_node", "--ros-args", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "robot_rl.drivers.camera_node", "--ros-args", *args], cwd=ROOT,
                             env=dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=ROOT),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def robot_rl(*args, timeout=600):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "robot_rl.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 

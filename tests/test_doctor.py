@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from robot_rl.doctor import missing_system_library
+from robot_rl.tools.doctor import missing_system_library
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_doctor(extra_path: Path | None = None, env_extra: dict | None = None) -> tuple[int, dict]:
     paths = ([str(extra_path)] if extra_path else []) + [str(ROOT)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **(env_extra or {}))
-    r = subprocess.run([sys.executable, "-m", "robot_rl.cli", "doctor", "--json"], env=env, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", "doctor", "--json"], env=env, capture_output=True,
                        text=True, timeout=300)
     return r.returncode, json.loads(r.stdout)
 

@@ -1,9 +1,9 @@
 """Each task's scripted expert succeeds on >= 90 % of 50 seeded episodes."""
 import pytest
 
-from sim.arm_env import TwinArmEnv
-from sim.experts import make_expert, run_episode
-from sim.tasks import TASKS
+from robot_rl.sim.arm_env import TwinArmEnv
+from robot_rl.sim.experts import make_expert, run_episode
+from robot_rl.sim.tasks import TASKS
 
 EPISODES = 50
 

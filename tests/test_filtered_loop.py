@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controllers.filtered_loop import FiltersConfig
-from controllers.impedance import CartesianImpedanceConfig
-from sim.arm_env import EnvConfig, TwinArmEnv
-from sim.arm_twin import ArmTwin, TwinConfig
+from robot_rl.controllers.filtered_loop import FiltersConfig
+from robot_rl.controllers.impedance import CartesianImpedanceConfig
+from robot_rl.sim.arm_env import EnvConfig, TwinArmEnv
+from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def test_env_rejects_a_negative_energy_penalty_weight():
 
 def test_bench_control_loop_prints_one_json_object_with_median_us():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "robot_rl.cli", "bench", "control-loop", "--json", "--episodes", "1",
+    r = subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", "bench", "control-loop", "--json", "--episodes", "1",
                         "--repeats", "1"], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from controllers.filtered_loop import FiltersConfig
-from controllers.safety import SafetyConfig
-from controllers.watchdog import ArmWatchdogConfig
-from drivers.franka import (
+from robot_rl.controllers.filtered_loop import FiltersConfig
+from robot_rl.controllers.safety import SafetyConfig
+from robot_rl.controllers.watchdog import ArmWatchdogConfig
+from robot_rl.drivers.franka import (
     CollisionBehaviorConfig,
     DriverMode,
     FrankaArm,
@@ -30,7 +30,7 @@ from drivers.franka import (
 
 pytest.importorskip("pylibfranka")
 pytest.importorskip("franky_sim")
-from drivers.franky_sim_peer import FrankySimServer  # noqa: E402
+from robot_rl.drivers.franky_sim_peer import FrankySimServer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIM_START_Q = (0.0, 0.0, 0.0, -1.5707963, 0.0, 1.5707963, 0.785398)  # franky-sim's initial posture
@@ -149,7 +149,7 @@ def test_silent_peer_is_a_clear_error_not_a_hang():
 
 def test_node_exits_nonzero_with_a_clear_error_when_no_robot():
     host = free_loopback_host()
-    r = subprocess.run([sys.executable, "-m", "drivers.franka_node", "--ros-args", "-p", f"robot_ip:={host}",
+    r = subprocess.run([sys.executable, "-m", "robot_rl.drivers.franka_node", "--ros-args", "-p", f"robot_ip:={host}",
                         "-p", "realtime:=ignore", "-p", "connect_timeout_s:=1.0"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, ROS_DOMAIN_ID="77", PYTHONPATH=ROOT))

@@ -24,7 +24,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from drivers.franky_sim_peer import FrankySimServer  # noqa: E402
+from robot_rl.drivers.franky_sim_peer import FrankySimServer  # noqa: E402
 from tests.test_franka import SIM_START_Q, free_loopback_host  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +40,7 @@ def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=ROOT)
         q = "[" + ",".join(f"{v:.7f}" for v in SIM_START_Q) + "]"
         node = subprocess.Popen(
-            [sys.executable, "-m", "drivers.franka_node", "--ros-args", "-p", f"robot_ip:={server.host}",
+            [sys.executable, "-m", "robot_rl.drivers.franka_node", "--ros-args", "-p", f"robot_ip:={server.host}",
              "-p", "realtime:=ignore", "-p", f"reset_q_rad:={q}", "-p", "target_timeout_s:=0.2"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         ctx = rclpy.Context()

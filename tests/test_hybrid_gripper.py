@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from robot_rl.agents.config import SACConfig
-from robot_rl.agents.networks import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
-from robot_rl.agents.wrappers import DiscreteGripper, to_discrete_gripper
+from robot_rl.learning.config import SACConfig
+from robot_rl.learning.networks import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
+from robot_rl.envs.wrappers import DiscreteGripper, to_discrete_gripper
 
 
 def test_continuous_gripper_commands_map_to_close_stay_open():
@@ -41,8 +41,8 @@ def test_discrete_gripper_wrapper_holds_the_command_until_close_or_open():
 
 
 def test_hybrid_training_run_converts_demos_and_acts_with_gripper_indices(tmp_path):
-    from robot_rl.agents.config import TrainConfig
-    from robot_rl.agents.trainer import Trainer
+    from robot_rl.learning.config import TrainConfig
+    from robot_rl.loops.trainer import Trainer
 
     torch.set_num_threads(1)
     cfg = TrainConfig(task="pick_cube", total_env_steps=60, num_demos=2, batch_size=16, utd_ratio=1,

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController, rotation_error
-from sim.arm_env import DOWN, rotvec_to_mat
-from sim.arm_twin import ArmTwin
+from robot_rl.controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController, rotation_error
+from robot_rl.sim.arm_env import DOWN, rotvec_to_mat
+from robot_rl.sim.arm_twin import ArmTwin
 
 
 def test_rotation_error_is_axis_times_angle_of_current_relative_to_target():

@@ -3,9 +3,9 @@ trainer), flags survive save/load, and the ROS env's camera-synchronised step ac
 import numpy as np
 import pytest
 
-from robot_rl.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
-from robot_rl.ros_env import ArmSample, RosArmEnv, RosEnvConfig
-from robot_rl.wire import Transition
+from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
+from robot_rl.envs.ros_env import ArmSample, RosArmEnv, RosEnvConfig
+from robot_rl.runtime.wire import Transition
 
 SPEC = {"state": ((3,), np.dtype(np.float32))}
 
@@ -41,7 +41,7 @@ def test_flags_follow_the_ring_when_it_wraps():
 
 def test_learner_core_prior_buffer_holds_interventions_with_flags_across_a_restart(tmp_path):
     pytest.importorskip("mujoco")
-    from robot_rl.learner_core import LearnerConfig, LearnerCore
+    from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
 
     cfg = LearnerConfig(num_demos=0, capacity_transitions=64, hidden_width=32, num_critics=2, device="cpu")
     core = LearnerCore(cfg, tmp_path)
@@ -66,7 +66,7 @@ def test_ab_trainer_human_steps_are_exactly_the_flagged_prior_transitions(tmp_pa
     pytest.importorskip("mujoco")
     import torch
 
-    from robot_rl.bench.interventions import train_arm
+    from robot_rl.tools.bench.interventions import train_arm
 
     torch.set_num_threads(1)
     s = {"task": "reach", "reward": "sparse", "steps": 40, "demos": 1, "utd": 1, "width": 32, "critics": 2, "batch": 16, "warmup": 20,

@@ -9,7 +9,7 @@ pytest.importorskip("rclpy")
 
 
 def test_latency_bench_reports_actions_computed_from_both_camera_frames():
-    from robot_rl.bench import latency
+    from robot_rl.tools.bench import latency
 
     p = argparse.ArgumentParser()
     latency.add_parser(p.add_subparsers())

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from robot_rl.launch_runner import (REPO_ROOT, LaunchError, LaunchRunner, NodeSpec, check_modules, launch_files,
+from robot_rl.tools.launch_runner import (REPO_ROOT, LaunchError, LaunchRunner, NodeSpec, check_modules, launch_files,
                                     parse_launch)
 
 FILES = sorted((REPO_ROOT / "launch").glob("*.yaml"))
@@ -53,7 +53,7 @@ launch:
     (node,), args = parse_launch(f, {"task": "pick_cube"})
     assert args == {"task": "pick_cube", "hz": "7.5"}
     cmd = node.command()
-    assert cmd[:5] == [sys.executable, "-m", "sim.twin_node", "--foo", "bar"]
+    assert cmd[:5] == [sys.executable, "-m", "robot_rl.sim.twin_node", "--foo", "bar"]
     tail = " ".join(cmd[5:])
     assert "-r __node:=twin2" in tail and "-r __ns:=/left" in tail and f"--params-file {params}" in tail
     assert "-p task:=pick_cube" in tail and "-p state_hz:=7.5" in tail and "-p cameras:=[front]" in tail
@@ -115,8 +115,8 @@ def test_runner_runs_nodes_as_processes_and_stops_them_with_sigint(tmp_path):
 
 
 def test_launch_command_check_prints_the_plan(capsys):
-    from robot_rl.cli import main
+    from robot_rl.tools.cli import main
 
     assert main(["launch", "--check", "sim_train.yaml", "task:=reach"]) == 0
     out = capsys.readouterr().out
-    assert "sim.twin_node" in out and "robot_rl.learner_node" in out
+    assert "robot_rl.sim.twin_node" in out and "robot_rl.runtime.learner_node" in out

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def robot_rl(*args, timeout=300):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "robot_rl.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -50,7 +50,7 @@ def test_bench_learner_smoke_prints_the_ratio_against_sb3():
 def test_update_flops_counts_a_matmul_and_its_gradient():
     import torch
 
-    from robot_rl.bench.learner import update_flops
+    from robot_rl.tools.bench.learner import update_flops
 
     a = torch.randn(8, 16, requires_grad=True)
     w = torch.randn(16, 4, requires_grad=True)

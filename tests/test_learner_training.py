@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from robot_rl.agents.checkpoint import CheckpointError
-from robot_rl.agents.config import SACConfig, TrainConfig
-from robot_rl.agents.trainer import Trainer
+from robot_rl.learning.checkpoint import CheckpointError
+from robot_rl.learning.config import SACConfig, TrainConfig
+from robot_rl.loops.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ def test_cli_reports_a_corrupted_checkpoint_without_a_traceback(tmp_path):
     Trainer(_small(steps=120), tmp_path, progress=False).run()
     (tmp_path / "checkpoint" / "model.safetensors").write_bytes(b"garbage")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "robot_rl.cli", "train", "--resume", str(tmp_path), "--no-progress"],
+    r = subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", "train", "--resume", str(tmp_path), "--no-progress"],
                        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode != 0
     assert "model.safetensors is corrupted" in r.stderr and "Traceback" not in r.stderr
@@ -121,7 +121,7 @@ def test_interventions_reach_the_prior_buffer_and_rlif_rewards_takeovers(tmp_pat
 
 
 def test_pixel_training_stores_camera_frames_and_updates_the_shared_encoder(tmp_path):
-    from robot_rl.agents.config import EncoderConfig
+    from robot_rl.learning.config import EncoderConfig
 
     torch.set_num_threads(1)
     cfg = _small(task="pick_cube", reward="sparse", steps=40, num_demos=1, batch_size=8, pixels=True,

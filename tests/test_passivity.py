@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controllers.passivity import EnergyTank, EnergyTankConfig
+from robot_rl.controllers.passivity import EnergyTank, EnergyTankConfig
 
 DT = 0.002
 CFG = EnergyTankConfig(initial_energy_j=0.5, min_energy_j=0.05, max_energy_j=1.0)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from robot_rl.launch_runner import REPO_ROOT
+from robot_rl.tools.launch_runner import REPO_ROOT
 
 pytest.importorskip("rclpy")
 pytest.importorskip("mcap_ros2")
@@ -19,12 +19,12 @@ def test_record_demos_writes_readable_mcap_and_a_prior_buffer(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.Random().randint(201, 230)), "PYTHONPATH": str(REPO_ROOT)}
     procs = []
     try:
-        for mod, params in (("sim.twin_node", ["-p", "cameras:=[front, wrist]"]),
-                            ("robot_rl.scripted_human_node", ["-p", "always_takeover:=true"])):
+        for mod, params in (("robot_rl.sim.twin_node", ["-p", "cameras:=[front, wrist]"]),
+                            ("robot_rl.runtime.scripted_human_node", ["-p", "always_takeover:=true"])):
             procs.append(subprocess.Popen([sys.executable, "-m", mod, "--ros-args", *params], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True, cwd=str(REPO_ROOT)))
-        rc = subprocess.call([sys.executable, "-m", "robot_rl.cli", "record-demos", "--out", str(tmp_path),
+        rc = subprocess.call([sys.executable, "-m", "robot_rl.tools.cli", "record-demos", "--out", str(tmp_path),
                               "--episodes", "2"], env=env, cwd=str(REPO_ROOT), timeout=240)
         assert rc == 0
     finally:
@@ -59,7 +59,7 @@ def test_record_demos_writes_readable_mcap_and_a_prior_buffer(tmp_path):
             assert 0.0 < pose.pose.position.z < 0.6
             n += 1
         assert n > 10
-    from robot_rl.agents.replay import ReplayBuffer
+    from robot_rl.learning.replay import ReplayBuffer
 
     with np.load(tmp_path / "prior.npz", allow_pickle=False) as z:
         cap = int(z["counters"][4])

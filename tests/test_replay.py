@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from robot_rl.agents.replay import ReplayBuffer, TransitionRouter, rlif_reward, sample_mixed
+from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, rlif_reward, sample_mixed
 
 SPEC = {"state": ((3,), np.float32), "images/front": ((4, 4, 3), np.uint8)}
 
@@ -111,7 +111,7 @@ def test_wrong_observation_shape_is_rejected():
 
 
 def test_a_small_unwrapped_buffer_loads_into_a_larger_one_and_a_wrapped_one_is_refused(tmp_path):
-    from robot_rl.flagged_replay import FlaggedReplayBuffer
+    from robot_rl.learning.flagged_replay import FlaggedReplayBuffer
 
     spec = {"state": ((3,), np.dtype(np.float32))}
     small = FlaggedReplayBuffer(spec, 2, capacity_transitions=10)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from robot_rl.agents.reward_classifier import ClassifierConfig, ClassifierReward, RewardClassifier, select_threshold
+from robot_rl.learning.reward_classifier import ClassifierConfig, ClassifierReward, RewardClassifier, select_threshold
 
 
 def test_threshold_is_the_lowest_score_meeting_the_held_out_precision():

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.launch_runner import REPO_ROOT, LaunchRunner, LineBuffer, parse_launch
-from robot_rl.learner_core import success_rate
+from robot_rl.tools.launch_runner import REPO_ROOT, LaunchRunner, LineBuffer, parse_launch
+from robot_rl.runtime.learner_core import success_rate
 
 pytest.importorskip("rclpy")
 

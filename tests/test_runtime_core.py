@@ -3,9 +3,9 @@ link, twin runtime watchdog, teleop device errors."""
 import numpy as np
 import pytest
 
-from robot_rl.intervention import InterventionMux
-from robot_rl.ros_env import ArmSample, ObservationTimeout, RosArmEnv, RosEnvConfig, state_vector
-from robot_rl.scripted_human import ScriptedHuman, ScriptedHumanConfig
+from robot_rl.runtime.intervention import InterventionMux
+from robot_rl.envs.ros_env import ArmSample, ObservationTimeout, RosArmEnv, RosEnvConfig, state_vector
+from robot_rl.runtime.scripted_human import ScriptedHuman, ScriptedHumanConfig
 
 
 def test_human_takeover_wins_and_is_flagged_once_started():
@@ -105,8 +105,8 @@ def test_state_vector_velocity_by_finite_difference():
 
 
 def test_twin_runtime_holds_when_targets_stop_and_refuses_reset_under_estop():
-    from controllers.watchdog import ArmMode
-    from sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
+    from robot_rl.controllers.watchdog import ArmMode
+    from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
     rt = TwinRuntime(TwinRuntimeConfig(cameras=(), target_timeout_s=0.2))
     pos, quat = rt.ee_pose()
@@ -133,7 +133,7 @@ def test_twin_runtime_holds_when_targets_stop_and_refuses_reset_under_estop():
 def test_absent_teleop_device_is_a_clear_error():
     import io
 
-    from drivers.teleop import DeviceUnavailable, KeyboardTeleop, open_device
+    from robot_rl.drivers.teleop import DeviceUnavailable, KeyboardTeleop, open_device
 
     with pytest.raises(DeviceUnavailable, match="TTY"):
         KeyboardTeleop(stream=io.StringIO())
@@ -142,11 +142,11 @@ def test_absent_teleop_device_is_a_clear_error():
 
 
 def test_actor_evaluation_episodes_are_deterministic_announced_and_a_human_still_wins(tmp_path, monkeypatch):
-    from robot_rl.actor_core import ActorConfig, ActorCore, WeightsPolicy
-    from robot_rl.delivery import Outbox
-    from robot_rl.learner_core import LearnerConfig, LearnerCore
-    from robot_rl.wire import encode_weights
-    from sim.arm_env import TwinArmEnv
+    from robot_rl.runtime.actor_core import ActorConfig, ActorCore, WeightsPolicy
+    from robot_rl.runtime.delivery import Outbox
+    from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
+    from robot_rl.runtime.wire import encode_weights
+    from robot_rl.sim.arm_env import TwinArmEnv
 
     env = TwinArmEnv("reach")
     env.spec = None
@@ -199,7 +199,7 @@ def test_mux_reset_drops_the_previous_episodes_inputs():
 
 
 def test_twin_runtime_task_state_reward_sparse_or_dense():
-    from sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
+    from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
     with pytest.raises(ValueError, match="sparse.*dense"):
         TwinRuntime(TwinRuntimeConfig(cameras=(), reward="shaped"))

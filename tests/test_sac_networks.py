@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from robot_rl.agents.config import EncoderConfig, SACConfig
-from robot_rl.agents.networks import CriticEnsemble, PixelEncoder, TanhGaussianActor, random_shift
-from robot_rl.agents.sac import SACAgent
+from robot_rl.learning.config import EncoderConfig, SACConfig
+from robot_rl.learning.networks import CriticEnsemble, PixelEncoder, TanhGaussianActor, random_shift
+from robot_rl.learning.sac import SACAgent
 
 
 def test_ensemble_forward_equals_each_critic_forward_alone():

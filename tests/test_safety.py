@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controllers.impedance import CartesianImpedanceConfig, rotation_error
-from controllers.safety import SafetyConfig, SafetyFilter, _rotvec_to_mat, spring_wrench_bound
+from robot_rl.controllers.impedance import CartesianImpedanceConfig, rotation_error
+from robot_rl.controllers.safety import SafetyConfig, SafetyFilter, _rotvec_to_mat, spring_wrench_bound
 
 DT = 0.002
 CFG = SafetyConfig()
@@ -179,7 +179,7 @@ def test_barrier_gains_cover_the_twin_arm_inertias():
     """The default gains meet the barrier's conditions for every joint inertia the Panda twin reaches."""
     import mujoco
 
-    from sim.arm_twin import ArmTwin
+    from robot_rl.sim.arm_twin import ArmTwin
 
     twin = ArmTwin()
     m, d = twin.model, twin.data

@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from robot_rl.bench.safety_experiment import AdversaryConfig, adversarial_run, expert_success
-from sim.tasks import TASKS
+from robot_rl.tools.bench.safety_experiment import AdversaryConfig, adversarial_run, expert_success
+from robot_rl.sim.tasks import TASKS
 
 ADVERSARY = dataclasses.replace(AdversaryConfig(), steps=30)
 

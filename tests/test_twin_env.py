@@ -3,10 +3,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sim
-from sim.arm_env import PROPRIO_DIM, TwinArmEnv
-from sim.randomization import DomainRandomizationConfig
-from sim.tasks import TASKS
+import robot_rl.sim
+from robot_rl.sim.arm_env import PROPRIO_DIM, TwinArmEnv
+from robot_rl.sim.randomization import DomainRandomizationConfig
+from robot_rl.sim.tasks import TASKS
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
@@ -121,10 +121,10 @@ def test_external_mjcf_by_path_runs_the_same_impedance_law(tmp_path):
     franky_sim = pytest.importorskip("franky_sim", reason="franky-sim ships fr3.xml (installed by scripts/install.sh)")
     from pathlib import Path
 
-    from sim.arm_twin import ArmTwin, ExternalArmSpec, TwinConfig
+    from robot_rl.sim.arm_twin import ArmTwin, ExternalArmSpec, TwinConfig
 
-    from controllers.filtered_loop import FiltersConfig
-    from controllers.impedance import CartesianImpedanceConfig
+    from robot_rl.controllers.filtered_loop import FiltersConfig
+    from robot_rl.controllers.impedance import CartesianImpedanceConfig
 
     fr3 = Path(franky_sim.__file__).parent / "assets" / "fr3.xml"
     # fr3.xml models joint friction (frictionloss ~1 Nm); a larger clip than the default lets the spring beat it
@@ -140,14 +140,14 @@ def test_external_mjcf_by_path_runs_the_same_impedance_law(tmp_path):
 
 
 def test_missing_external_mjcf_is_a_clear_error():
-    from sim.arm_twin import ArmTwin, ExternalArmSpec, TwinConfig
+    from robot_rl.sim.arm_twin import ArmTwin, ExternalArmSpec, TwinConfig
 
     with pytest.raises(FileNotFoundError, match="external MJCF not found"):
         ArmTwin(cfg=TwinConfig(external=ExternalArmSpec("/nonexistent/fr3.xml")))
 
 
 def test_control_rate_must_divide_the_physics_rate():
-    from sim.arm_twin import ArmTwin, TwinConfig
+    from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 
     with pytest.raises(ValueError, match="control_hz"):
         ArmTwin(cfg=TwinConfig(control_hz=700.0))

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from controllers.watchdog import (
+from robot_rl.controllers.watchdog import (
     ArmMode,
     ArmWatchdog,
     ArmWatchdogConfig,

@@ -3,8 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from robot_rl.delivery import Inbox, Outbox
-from robot_rl.wire import (Reassembler, Transition, WireError, chunk_payload, decode_ack, decode_transitions,
+from robot_rl.runtime.delivery import Inbox, Outbox
+from robot_rl.runtime.wire import (Reassembler, Transition, WireError, chunk_payload, decode_ack, decode_transitions,
                            decode_weights, encode_ack, encode_transitions, encode_weights, parse_chunk)
 
 

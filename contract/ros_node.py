@@ -1,0 +1,143 @@
+"""The rclpy side of the contract, for ``*_node.py`` files only (the rest of the contract is numpy only).
+
+- :func:`qos` builds an rclpy profile from a :class:`~robot_rl.contract.topics.Qos`;
+- :func:`declare_config` declares a node's parameters from its typed config dataclass and returns the checked
+  config (one-line :class:`~robot_rl.contract.params.ParameterError` otherwise; an integer is accepted where a
+  float is expected);
+- :func:`topic_names` declares ``topics.<key>`` parameters defaulting to the contract's relative names;
+- :func:`subscribe_safety` subscribes a safety input (e-stop) so that every publisher's QoS matches;
+- :func:`pose_msg` / :func:`wrench_msg` / :func:`joint_state_msg` / :func:`stamp_s` translate messages;
+- :func:`run_node` is a node's ``main``: a bad parameter is one line and exit 2, Ctrl-C exits 0.
+"""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+import rclpy.executors
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from robot_rl.contract import params as P
+from robot_rl.contract.topics import Endpoint, Qos
+
+_REL = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+_DUR = {"volatile": DurabilityPolicy.VOLATILE, "transient_local": DurabilityPolicy.TRANSIENT_LOCAL}
+
+
+def qos(q: Qos) -> QoSProfile:
+    return QoSProfile(depth=q.depth, reliability=_REL[q.reliability], durability=_DUR[q.durability],
+                      history=HistoryPolicy.KEEP_LAST)
+
+
+def _ros_default(f: P.FlatField):
+    d = f.default
+    if d is None:
+        return ""
+    if f.kind == "str_tuple":
+        return ",".join(d)  # a string: an empty list has no ROS type; "a,b" and [a, b] are both accepted
+    if isinstance(d, tuple):
+        return list(d)
+    return d
+
+
+def declare_config(node, cls, base=None, prefix: str = "", skip: tuple[str, ...] = ()):
+    """Declare every field of ``cls`` (dotted names for nested configs) as a parameter of ``node`` (dynamic
+    typing, described with its valid range) and return the checked config. Raises ``ParameterError``."""
+    values = {}
+    defaults = P.to_flat(base) if base is not None else None
+    for f in P.flat_fields(cls):
+        if f.name in skip:
+            continue
+        default = defaults[f.name] if defaults is not None else f.default
+        desc = ParameterDescriptor(description=f"{f.doc} [{f.valid_range()}]".strip(), dynamic_typing=True)
+        v = node.declare_parameter(prefix + f.name, _ros_default(P.FlatField(f.name, f.kind, default, f.optional,
+                                                                            f.meta)), desc).value
+        values[f.name] = v
+    return P.build(cls, values, base=base, where=f"{node.get_name()}: ")
+
+
+def topic_names(node, endpoints: dict[str, Endpoint]) -> dict[str, str]:
+    """``{key: name}``: a ``topics.<key>`` parameter per endpoint, default the contract's relative name."""
+    out = {}
+    for key, e in endpoints.items():
+        name = node.declare_parameter(f"topics.{key}", e.name,
+                                      ParameterDescriptor(description=f"{e.type}: {e.doc}")).value
+        if not isinstance(name, str) or not name:
+            raise P.ParameterError(f"{node.get_name()}: parameter topics.{key}={name!r} is invalid: expected a topic name")
+        out[key] = name
+    return out
+
+
+def subscribe_safety(node, msg_type, name: str, callback, profiles: tuple[Qos, ...]):
+    """One subscription per profile, so that a publisher of any reliability and durability is heard."""
+    return [node.create_subscription(msg_type, name, callback, qos(q)) for q in profiles]
+
+
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def pose_msg(stamp, frame_id: str, pos, quat_wxyz):
+    from geometry_msgs.msg import PoseStamped
+
+    m = PoseStamped()
+    m.header.stamp, m.header.frame_id = stamp, frame_id
+    m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in pos)
+    o = m.pose.orientation
+    o.w, o.x, o.y, o.z = (float(v) for v in quat_wxyz)
+    return m
+
+
+def pose_of(m) -> tuple[list[float], list[float]]:
+    """(position, quaternion w, x, y, z) of a PoseStamped."""
+    p, o = m.pose.position, m.pose.orientation
+    return [p.x, p.y, p.z], [o.w, o.x, o.y, o.z]
+
+
+def wrench_msg(stamp, frame_id: str, wrench6):
+    from geometry_msgs.msg import WrenchStamped
+
+    m = WrenchStamped()
+    m.header.stamp, m.header.frame_id = stamp, frame_id
+    f = [float(v) for v in wrench6]
+    m.wrench.force.x, m.wrench.force.y, m.wrench.force.z = f[:3]
+    m.wrench.torque.x, m.wrench.torque.y, m.wrench.torque.z = f[3:]
+    return m
+
+
+def joint_state_msg(stamp, names, position, velocity=(), effort=()):
+    from sensor_msgs.msg import JointState
+
+    m = JointState()
+    m.header.stamp = stamp
+    m.name = list(names)
+    m.position = [float(v) for v in position]
+    m.velocity = [float(v) for v in velocity]
+    m.effort = [float(v) for v in effort]
+    return m
+
+
+def run_node(make, label: str, args=None, spin=None, on_exit=None, errors: tuple = ()) -> int:
+    """A node's ``main``: ``make()`` builds the node (a bad parameter -> one line on stderr, exit 2), ``spin(node)``
+    (default ``rclpy.spin``) runs it, Ctrl-C / external shutdown exit 0; ``on_exit(node)`` runs before the node is
+    destroyed (a last checkpoint, closing hardware)."""
+    rclpy.init(args=sys.argv if args is None else args)
+    node = None
+    try:
+        try:
+            node = make()
+        except (P.ParameterError, *errors) as e:
+            print(f"{label}: {e}", file=sys.stderr)
+            return 2
+        (spin or rclpy.spin)(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            if on_exit is not None:
+                on_exit(node)
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

@@ -1,0 +1,207 @@
+"""SAC with RLPD's recipe, DrQ's pixels and HIL-SERL's hybrid gripper, in one file you can read top to bottom.
+
+One update (``SACAgent.update``) is fused into a single backward pass and a single optimiser step:
+
+    x      = encode(aug(obs))                    # encoder trained through the critic loss only
+    x'     = encode(aug(next_obs))   (no grad)
+    a, a'  = actor([x.detach(); x'])             # one actor pass for the actor loss and the target
+    y      = r + gamma (1 - done) (min_{k in random K of N} Q'_k(x', a') - alpha log pi(a'|x'))
+    L_Q    = mean_i (Q_i(x, a_data) - y)^2       # all N critics in one batched forward
+    L_pi   = alpha log pi(a|x) - mean_i Q_i(x, a)   with the critics' weights detached
+    L_alpha= -log alpha (log pi(a|x) + H_target)
+    L_grip = (Q_g(x, g) - (r - penalty + gamma Q_g'(x', argmax_g Q_g(x', .))))^2   (hybrid action only)
+    step Adam once on L_Q + L_pi + L_alpha + L_grip; Polyak the targets with one foreach lerp
+
+The losses touch disjoint parameters (the actor sees detached features and detached critic weights, the
+critic sees detached actions), so summing them and stepping once gives the same gradients as separate
+steps — with the one difference that the actor is scored by the critics before this step's critic update.
+Nothing here calls ``.item()``: metrics are returned as tensors and only read when logged.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robot_rl.learning.config import EncoderConfig, SACConfig
+from robot_rl.learning.networks import (GRIPPER_STAY, NUM_GRIPPER_ACTIONS, CriticEnsemble, GripperCritic,
+                                      PixelEncoder, TanhGaussianActor, random_shift)
+
+STATE_STD_FLOOR = 0.1  # normalisation never divides by less than this (features constant in the demos)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class SACAgent(nn.Module):
+    def __init__(self, state_dim: int, action_dim: int, cfg: SACConfig, cameras: tuple[str, ...] = (),
+                 encoder_cfg: EncoderConfig | None = None, image_size_px: int = 128,
+                 device: str | torch.device = "cpu", amp: bool = False, compile: bool = False):
+        super().__init__()
+        self.cfg = cfg
+        self.cameras = tuple(cameras)
+        self.encoder_cfg = encoder_cfg or EncoderConfig()
+        self.action_dim = action_dim  # as the env sees it (7); the gripper is one discrete entry if hybrid
+        self.arm_dim = action_dim - 1 if cfg.discrete_gripper else action_dim
+        self.device = torch.device(device)
+        self.amp = amp
+        self.register_buffer("state_mean", torch.zeros(state_dim))
+        self.register_buffer("state_std", torch.ones(state_dim))
+
+        if self.cameras:
+            self.encoder = PixelEncoder(self.cameras, state_dim, self.encoder_cfg, image_size_px)
+            feat_dim = self.encoder.out_dim
+        else:
+            self.encoder = None
+            feat_dim = state_dim
+        self.actor = TanhGaussianActor(feat_dim, self.arm_dim, cfg.hidden_width, cfg.hidden_layers,
+                                       cfg.log_std_min, cfg.log_std_max)
+        self.critic = CriticEnsemble(feat_dim + self.arm_dim, cfg.hidden_width, cfg.hidden_layers,
+                                     cfg.num_critics, cfg.critic_layer_norm)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(cfg.initial_temperature))))
+        self.target_entropy = cfg.target_entropy_per_action_dim * self.arm_dim
+        if cfg.discrete_gripper:
+            self.gripper_critic = GripperCritic(feat_dim, cfg.hidden_width, cfg.hidden_layers)
+            self.gripper_target = copy.deepcopy(self.gripper_critic).requires_grad_(False)
+        else:
+            self.gripper_critic = self.gripper_target = None
+        self.to(self.device)
+
+        critic_params = list(self.critic.parameters())
+        if self.encoder is not None:
+            critic_params += [p for p in self.encoder.parameters() if p.requires_grad]
+        if self.gripper_critic is not None:
+            critic_params += list(self.gripper_critic.parameters())
+        groups = [
+            {"params": critic_params, "lr": cfg.critic_lr},
+            {"params": list(self.actor.parameters()), "lr": cfg.actor_lr},
+            {"params": [self.log_alpha], "lr": cfg.temperature_lr},
+        ]
+        # one optimiser for everything: one (fused) kernel launch sequence per step instead of three
+        self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
+        self._online_target_pairs = self._target_pairs()
+        self._loss_fn = torch.compile(self._losses) if compile else self._losses
+
+    def _target_pairs(self):
+        online = list(self.critic.parameters())
+        target = list(self.critic_target.parameters())
+        if self.gripper_critic is not None:
+            online += list(self.gripper_critic.parameters())
+            target += list(self.gripper_target.parameters())
+        return online, target
+
+    # ---- observations ----------------------------------------------------------------------------------
+    def set_state_normalization(self, states: np.ndarray) -> None:
+        """Fix the state normalisation from prior data (e.g. the demos); saved with the checkpoint."""
+        s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=self.device)
+        self.state_mean.copy_(s.mean(0))
+        self.state_std.copy_(s.std(0).clamp_min(STATE_STD_FLOOR) if len(s) > 1 else torch.ones_like(s[0]))
+
+    def encode(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        state = (obs["state"] - self.state_mean) / self.state_std
+        if self.encoder is None:
+            return state
+        return self.encoder({**obs, "state": state})
+
+    def augment(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not self.cameras:
+            return obs
+        pad = self.encoder_cfg.augment_pad_px
+        return {k: (random_shift(v, pad) if k.startswith("images/") else v) for k, v in obs.items()}
+
+    # ---- acting ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        """Action for one env observation, float32 in the env's convention (hybrid: gripper index as float)."""
+        t = {k: torch.as_tensor(np.asarray(v))[None].to(self.device) for k, v in obs.items()
+             if k == "state" or k.startswith("images/")}
+        with self._autocast():
+            x = self.encode(t)
+            a, _ = self.actor(x, deterministic=deterministic)
+        a = a[0].float().cpu().numpy()
+        if self.gripper_critic is None:
+            return a.astype(np.float32)
+        g = int(self.gripper_critic(x).argmax(-1)[0])
+        if not deterministic and rng is not None and rng.random() < self.cfg.gripper_epsilon:
+            g = int(rng.integers(NUM_GRIPPER_ACTIONS))
+        return np.concatenate([a, [float(g)]]).astype(np.float32)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    # ---- learning --------------------------------------------------------------------------------------
+    def _losses(self, obs, action, reward, terminated, next_obs, update_actor: bool):
+        cfg = self.cfg
+        b = reward.shape[0]
+        obs, next_obs = self.augment(obs), self.augment(next_obs)
+        x = self.encode(obs)
+        with torch.no_grad():
+            x_next = self.encode(next_obs)
+        alpha = self.log_alpha.exp().detach()
+        arm = action[:, :self.arm_dim]
+
+        if update_actor:  # one actor pass serves the actor loss (first half) and the target (second half)
+            a_all, logp_all = self.actor(torch.cat([x.detach(), x_next]))
+            a_pi, logp_pi = a_all[:b], logp_all[:b]
+            a_next, logp_next = a_all[b:].detach(), logp_all[b:].detach()
+        else:
+            with torch.no_grad():
+                a_next, logp_next = self.actor(x_next)
+
+        with torch.no_grad():  # REDQ target: min over a random subset of the target critics
+            subset = torch.randperm(cfg.num_critics, device=x.device)[:cfg.critic_subset_size]
+            q_next = self.critic_target(torch.cat([x_next, a_next], -1), subset=subset).min(0).values
+            if cfg.backup_entropy:
+                q_next = q_next - alpha * logp_next
+            y = reward + cfg.discount * (1.0 - terminated) * q_next
+        q = self.critic(torch.cat([x, arm], -1))  # [N, B], one batched forward
+        terms = {"critic_loss": (q - y).pow(2).mean()}
+        stats = {"q_mean": q.detach().mean()}
+
+        if update_actor:
+            frozen = [p.detach() for p in self.critic.parameters()]
+            q_pi = self.critic(torch.cat([x.detach(), a_pi], -1), params=frozen).mean(0)
+            terms["actor_loss"] = (alpha * logp_pi - q_pi).mean()
+            terms["temperature_loss"] = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
+            stats.update(temperature=alpha, entropy=-logp_pi.detach().mean())
+
+        if self.gripper_critic is not None:  # double DQN on the discrete gripper head
+            g = action[:, -1].round().long().clamp(0, NUM_GRIPPER_ACTIONS - 1)
+            q_g = self.gripper_critic(x).gather(1, g[:, None]).squeeze(1)
+            with torch.no_grad():
+                g_next = self.gripper_critic(x_next).argmax(-1, keepdim=True)
+                q_g_next = self.gripper_target(x_next).gather(1, g_next).squeeze(1)
+                r_g = reward - cfg.gripper_change_penalty * (g != GRIPPER_STAY).float()
+                y_g = r_g + cfg.discount * (1.0 - terminated) * q_g_next
+            terms["gripper_loss"] = F.mse_loss(q_g, y_g)
+        return terms, stats
+
+    def update(self, batch: dict, update_actor: bool = True) -> dict[str, torch.Tensor]:
+        """One gradient update on a batch from the replay (already on this device). Returns tensor metrics."""
+        with self._autocast():
+            terms, stats = self._loss_fn(batch["obs"], batch["action"], batch["reward"], batch["terminated"],
+                                         batch["next_obs"], update_actor)
+        self.optimizer.zero_grad(set_to_none=True)
+        sum(terms.values()).backward()  # the terms touch disjoint parameters: one backward, one step
+        self.optimizer.step()
+        with torch.no_grad():
+            online, target = self._online_target_pairs
+            torch._foreach_lerp_(target, online, self.cfg.polyak_tau)
+        return {**{k: v.detach() for k, v in terms.items()}, **stats}
+
+
+def _fast_adam_kwargs(device: torch.device) -> dict:
+    """Fused Adam where this torch has it for the device (CPU since 2.4, CUDA), else foreach."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+        return {"fused": True}
+    except (RuntimeError, TypeError):
+        return {"foreach": True}

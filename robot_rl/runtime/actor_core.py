@@ -1,0 +1,145 @@
+"""The actor behind ``actor_node``: runs episodes on any env with the TwinArmEnv convention (normally
+:class:`robot_rl.envs.ros_env.RosArmEnv`), merges the human through the :class:`InterventionMux`, numbers and
+queues transitions in an :class:`Outbox`, and swaps in new weights at a fixed step cadence (also
+mid-episode). With no weights yet it explores uniformly; with no learner it keeps acting on its last weights.
+No rclpy here."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from robot_rl.learning.config import SACConfig
+from robot_rl.learning.sac import SACAgent
+from robot_rl.runtime.delivery import Outbox
+from robot_rl.runtime.intervention import InterventionMux
+from robot_rl.runtime.wire import Transition, decode_weights
+
+
+@dataclass(frozen=True)
+class ActorConfig:
+    actor_id: str = "actor0"
+    mode: str = "policy"  # "policy" (policy + human takeover) or "teleop" (human only: demos)
+    weights_every_steps: int = 10  # look for new weights this often (mid-episode too)
+    deterministic: bool = False
+    seed: int = 0
+    # every Nth episode (once weights have arrived) is an evaluation episode: the deterministic policy, announced
+    # to listeners (a scripted human stands down); a real human's takeover still wins and marks it intervened.
+    # Its transitions are streamed like any other. 0: never.
+    eval_every_episodes: int = 0
+
+
+class WeightsPolicy:
+    """An actor network rebuilt from a weights payload (safetensors; architecture in its metadata)."""
+
+    def __init__(self, payload: bytes, device: str = "cpu"):
+        tensors, self.version, meta = decode_weights(payload)
+        cams = tuple(c for c in meta.get("cameras", "").split(",") if c)
+        cfg = SACConfig(hidden_width=int(meta["hidden_width"]), hidden_layers=int(meta["hidden_layers"]), num_critics=2)
+        self.agent = SACAgent(int(meta["state_dim"]), int(meta["action_dim"]), cfg, cameras=cams,
+                              image_size_px=int(meta.get("image_size_px", 128)), device=device)
+        missing, unexpected = self.agent.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()},
+                                                         strict=False)
+        if unexpected or any(k.startswith("actor.") for k in missing):
+            raise ValueError(f"weights do not fit the actor (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        self.agent.eval()
+        # one inference now (torch's lazy first-call setup), so the first action on these weights is not slow
+        size = int(meta.get("image_size_px", 128))
+        dummy = {"state": np.zeros(int(meta["state_dim"]), np.float32),
+                 **{f"images/{c}": np.zeros((size, size, 3), np.uint8) for c in cams}}
+        self.agent.act(dummy, deterministic=True)
+
+    def act(self, obs: dict, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
+        return self.agent.act(obs, deterministic=deterministic, rng=rng)
+
+
+class ActorCore:
+    def __init__(self, env, cfg: ActorConfig, mux: InterventionMux, outbox: Outbox, lock: threading.Lock | None = None,
+                 clock=time.monotonic):
+        self.env, self.cfg, self.mux, self.outbox = env, cfg, mux, outbox
+        self.lock = lock or threading.Lock()
+        self.clock = clock
+        self.rng = np.random.default_rng(cfg.seed)
+        self.policy: WeightsPolicy | None = None
+        self._pending_weights: WeightsPolicy | None = None
+        self.weights_version = -1
+        self.weight_loads = 0
+        self.episode = 0
+        self.steps = 0
+        self.on_step = None  # hook(decision, obs, next_obs, reward, info) e.g. a recorder
+        self.on_episode_end = None  # hook(episode info dict) at the end of each episode
+        self.on_episode_start = None  # hook({"episode", "eval"}) after the reset, before the first action
+        self._evaluating = False
+
+    def offer_weights(self, payload: bytes) -> None:
+        """Called from the transport thread: the policy is decoded and built here, off the control loop, and
+        swapped in at the next cadence point (so a weights update never delays an action). Raises
+        ``ValueError`` (``WireError``) for weights that do not fit."""
+        p = WeightsPolicy(payload)
+        with self.lock:
+            if self._pending_weights is None or p.version > self._pending_weights.version:
+                self._pending_weights = p
+
+    def _maybe_load_weights(self) -> None:
+        with self.lock:
+            p, self._pending_weights = self._pending_weights, None
+        if p is not None and p.version > self.weights_version:
+            self.policy, self.weights_version = p, p.version
+            self.weight_loads += 1
+
+    def policy_action(self, obs) -> np.ndarray:
+        if self.cfg.mode == "teleop":
+            return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
+        if self.policy is None:
+            return self.rng.uniform(-1.0, 1.0, 7).astype(np.float32)
+        return self.policy.act(obs, self.cfg.deterministic or self._evaluating, self.rng)
+
+    def is_eval_episode(self, episode: int) -> bool:
+        n = self.cfg.eval_every_episodes
+        return self.cfg.mode == "policy" and n > 0 and episode % n == 0 and self.policy is not None
+
+    def run_episode(self, stop: threading.Event | None = None) -> dict:
+        obs, _ = self.env.reset()
+        with self.lock:
+            self.mux.reset()
+        self.episode += 1
+        self._maybe_load_weights()  # an evaluation episode scores the newest weights from its first step
+        self._evaluating = self.is_eval_episode(self.episode)
+        if self.on_episode_start is not None:
+            self.on_episode_start({"episode": self.episode, "eval": self._evaluating})
+        ret, success, human_steps, n = 0.0, False, 0, 0
+        while stop is None or not stop.is_set():
+            if self.steps % self.cfg.weights_every_steps == 0:
+                self._maybe_load_weights()
+            a = self.policy_action(obs)
+            with self.lock:
+                d = self.mux.decide(a, self.clock())
+            if self.cfg.mode == "teleop" and not d.intervened:
+                d.intervened = True  # in teleop mode every executed action is the human's (zero = hold still)
+            next_obs, reward, term, trunc, info = self.env.step(d.action)
+            if d.label == "success":
+                reward, term, info = 1.0, True, {**info, "success": True}
+            elif d.label == "fail":
+                trunc = True
+            success = success or bool(info.get("success"))
+            self.outbox.add(Transition(obs, d.action, float(reward), next_obs, bool(term), bool(trunc),
+                                       intervened=d.intervened, takeover_started=d.takeover_started,
+                                       success=bool(info.get("success")), episode=self.episode))
+            if self.on_step is not None:
+                self.on_step(d, obs, next_obs, reward, info)
+            obs = next_obs
+            ret += reward
+            n += 1
+            self.steps += 1
+            human_steps += int(d.intervened)
+            if term or trunc:
+                break
+        out = {"episode": self.episode, "success": success, "return": ret, "steps": n, "intervened_steps": human_steps,
+               "weights_version": self.weights_version, "eval": self._evaluating}
+        self._evaluating = False
+        if self.on_episode_end is not None:
+            self.on_episode_end(out)
+        return out

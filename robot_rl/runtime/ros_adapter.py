@@ -1,0 +1,239 @@
+"""The one module of ``robot_rl/`` (besides the ``*_node.py`` files) that imports rclpy: message <-> numpy
+translation and :class:`RosArmLink`, the :class:`robot_rl.envs.ros_env.ArmLink` over the arm contract. Imported
+only by nodes."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+import rclpy.executors
+from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState, Joy
+from std_msgs.msg import Float64, Float64MultiArray, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from robot_rl.envs.ros_env import ArmSample
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# transitions: reliable and deep, so a burst of resends is not dropped by the history
+STREAM = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# weights: reliable + transient local ("latched"): a late-joining actor gets the last weights (all its chunks)
+LATCHED = QoSProfile(depth=64, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def image_to_numpy(m: Image) -> np.ndarray:
+    """rgb8 / bgr8 / rgba8 / bgra8 / mono8 -> uint8 HxWx3 RGB (row padding in ``step`` handled)."""
+    ch = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}.get(m.encoding)
+    if ch is None:
+        raise ValueError(f"unsupported image encoding {m.encoding!r}")
+    buf = np.frombuffer(bytes(m.data), dtype=np.uint8).reshape(m.height, m.step)[:, :m.width * ch]
+    img = buf.reshape(m.height, m.width, ch)
+    if m.encoding.startswith("bgr"):
+        img = img[..., [2, 1, 0]]
+    elif ch == 4:
+        img = img[..., :3]
+    elif ch == 1:
+        img = np.repeat(img, 3, axis=2)
+    return np.ascontiguousarray(img)
+
+
+def bytes_msg(data: bytes) -> UInt8MultiArray:
+    m = UInt8MultiArray()
+    m.data = bytes(data)
+    return m
+
+
+class RosArmLink:
+    """Subscribes the arm contract (+ cameras + ``/task/state``), publishes targets, calls ``/arm/reset``.
+    Callbacks may run on any executor thread; :meth:`snapshot` returns a consistent copy."""
+
+    def __init__(self, node: Node, cameras: tuple[str, ...] = (), on_image=None):
+        self.node = node
+        self._lock = threading.Lock()
+        self._s = ArmSample()
+        self.on_image = on_image  # optional hook(camera, stamp_s, arrival_t) for latency measurement
+        sd = qos_profile_sensor_data
+        node.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, sd)
+        node.create_subscription(WrenchStamped, "/arm/ee_wrench", self._on_wrench, sd)
+        node.create_subscription(JointState, "/arm/gripper/state", self._on_grip, sd)
+        node.create_subscription(Float64MultiArray, "/task/state", self._on_task, sd)
+        for cam in cameras:
+            node.create_subscription(Image, f"/camera/{cam}/color/image_raw",
+                                     lambda m, c=cam: self._on_image(c, m), sd)
+        self.pub_target = node.create_publisher(PoseStamped, "/arm/target_pose", RELIABLE)
+        self.pub_grip = node.create_publisher(Float64, "/arm/gripper/command", RELIABLE)
+        self.reset_client = node.create_client(Trigger, "/arm/reset")
+
+    def _on_pose(self, m: PoseStamped) -> None:
+        p, o = m.pose.position, m.pose.orientation
+        with self._lock:
+            s = self._s
+            s.prev_pos, s.prev_quat, s.prev_pose_stamp_s = s.pos, s.quat, s.pose_stamp_s
+            s.pos, s.quat = np.array([p.x, p.y, p.z]), np.array([o.w, o.x, o.y, o.z])
+            s.pose_stamp_s, s.pose_t = stamp_s(m.header.stamp), time.monotonic()
+
+    def _on_wrench(self, m: WrenchStamped) -> None:
+        f, t = m.wrench.force, m.wrench.torque
+        with self._lock:
+            self._s.wrench = np.array([f.x, f.y, f.z, t.x, t.y, t.z])
+
+    def _on_grip(self, m: JointState) -> None:
+        if m.position:
+            with self._lock:
+                self._s.gripper_width = float(m.position[0])
+
+    def _on_task(self, m: Float64MultiArray) -> None:
+        with self._lock:
+            self._s.task, self._s.task_t = np.asarray(m.data, float), time.monotonic()
+
+    def _on_image(self, cam: str, m: Image) -> None:
+        t = time.monotonic()
+        img = image_to_numpy(m)
+        st = stamp_s(m.header.stamp)
+        with self._lock:
+            self._s.images[cam] = (img, t, st)
+        if self.on_image is not None:
+            self.on_image(cam, st, t)
+
+    def snapshot(self) -> ArmSample:
+        with self._lock:
+            s = self._s
+            return ArmSample(s.pos, s.quat, s.pose_t, s.pose_stamp_s, s.prev_pos, s.prev_quat, s.prev_pose_stamp_s,
+                             s.wrench, s.gripper_width, s.task, s.task_t, dict(s.images))
+
+    def send_target(self, pos, quat_wxyz, gripper) -> float:
+        """Publishes the target (and gripper command); returns this node's clock (ROS time, s) right after the
+        target's publish returned -- the moment the action is on the wire, for latency measurement."""
+        m = PoseStamped()
+        m.header.stamp = self.node.get_clock().now().to_msg()
+        m.header.frame_id = "base"
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in pos)
+        o = m.pose.orientation
+        o.w, o.x, o.y, o.z = (float(v) for v in quat_wxyz)
+        self.pub_target.publish(m)
+        sent = self.node.get_clock().now().nanoseconds * 1e-9
+        if gripper is not None:
+            self.pub_grip.publish(Float64(data=float(gripper)))
+        return sent
+
+    def reset(self, timeout_s: float) -> tuple[bool, str]:
+        if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
+            return False, "/arm/reset service not available"
+        fut = self.reset_client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not fut.done():  # the node spins on another thread
+            if time.monotonic() > deadline:
+                return False, "/arm/reset timed out"
+            time.sleep(0.005)
+        r = fut.result()
+        return bool(r.success), str(r.message)
+
+
+class TeleopListener:
+    """Feeds ``/teleop/twist`` and ``/teleop/joy`` into an :class:`InterventionMux`."""
+
+    def __init__(self, node: Node, mux, lock: threading.Lock):
+        self.mux, self.lock = mux, lock
+        node.create_subscription(TwistStamped, "/teleop/twist", self._on_twist, RELIABLE)
+        node.create_subscription(Joy, "/teleop/joy", self._on_joy, RELIABLE)
+
+    def _on_twist(self, m: TwistStamped) -> None:
+        l, a = m.twist.linear, m.twist.angular
+        with self.lock:
+            self.mux.on_twist([l.x, l.y, l.z, a.x, a.y, a.z], time.monotonic())
+
+    def _on_joy(self, m: Joy) -> None:
+        with self.lock:
+            self.mux.on_joy(list(m.buttons), time.monotonic())
+
+
+def spin_in_background(node: Node):
+    """A single-threaded executor spinning ``node`` on a daemon thread; returns (executor, thread).
+
+    Single-threaded on purpose: rclpy's ``MultiThreadedExecutor`` busy-loops in ``wait_for_ready_callbacks``
+    while a ready callback waits for its (mutually exclusive) group, holding the GIL; in the actor that starved
+    the policy loop to about 2 actions/s (``bench latency`` p50 0.5 s). The main thread only publishes and reads
+    snapshots, so one callback thread is enough."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    t = threading.Thread(target=ex.spin, daemon=True)
+    t.start()
+    return ex, t
+
+
+def spin_until_shutdown(node: Node, on_exit=None) -> int:
+    """Spin ``node`` until SIGINT or an external shutdown, then run ``on_exit`` (e.g. a last checkpoint), destroy
+    the node and shut rclpy down. Returns the exit code (0)."""
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if on_exit is not None:
+            on_exit()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+def init(args=None) -> None:
+    import sys
+
+    rclpy.init(args=sys.argv if args is None else args)
+
+
+def message_class(ros_type: str):
+    """``sensor_msgs/msg/Image`` -> the generated Python class."""
+    import importlib
+
+    pkg, kind, name = ros_type.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+
+
+class EpisodeRecorderHook:
+    """Raw (CDR) subscriptions to the arm contract, teleop, task and camera topics; :meth:`start` opens one
+    MCAP file per episode (:class:`robot_rl.runtime.recorder.McapEpisodeWriter`), :meth:`stop` closes it."""
+
+    def __init__(self, node: Node, directory: str, cameras=()):
+        from pathlib import Path
+
+        from robot_rl.runtime.recorder import DEFAULT_TOPICS, camera_topics
+
+        self.node = node
+        self.dir = Path(directory)
+        self.topics = {**DEFAULT_TOPICS, **camera_topics(cameras)}
+        self.writer = None
+        self.files: list = []
+        for topic, ros_type in self.topics.items():
+            qos = qos_profile_sensor_data if ros_type.startswith(("sensor_msgs", "std_msgs/msg/Float64Multi")) \
+                or topic in ("/arm/ee_pose", "/arm/ee_wrench") else RELIABLE
+            node.create_subscription(message_class(ros_type), topic, lambda data, t=topic: self._on(t, data), qos,
+                                     raw=True)
+
+    def _on(self, topic: str, data: bytes) -> None:
+        w = self.writer
+        if w is not None:
+            w.write(topic, data, self.node.get_clock().now().nanoseconds)
+
+    def start(self, episode: int) -> None:
+        from robot_rl.runtime.recorder import McapEpisodeWriter
+
+        self.writer = McapEpisodeWriter(self.dir / f"episode_{episode:05d}.mcap", self.topics,
+                                        {"episode": str(episode), "node": self.node.get_fully_qualified_name()})
+
+    def stop(self) -> None:
+        w, self.writer = self.writer, None
+        if w is not None:
+            self.files.append(w.close({"messages": str(w.count)}))

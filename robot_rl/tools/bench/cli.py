@@ -1,0 +1,37 @@
+"""``robot-rl bench <what>``: each benchmark module exposes ``add_parser(sub)`` and prints one JSON object
+(figures plus the machine) with ``--json``, or a short human-readable summary without."""
+from __future__ import annotations
+
+import importlib
+import json
+
+BENCH_MODULES = (
+    "robot_rl.tools.bench.twin",
+    "robot_rl.tools.bench.control_loop",
+    "robot_rl.tools.bench.safety_experiment",
+    "robot_rl.tools.bench.learner",
+    "robot_rl.tools.bench.sample_efficiency",
+    "robot_rl.tools.bench.franka_loop",
+    "robot_rl.tools.bench.interventions",
+    "robot_rl.tools.bench.latency",
+)
+
+
+def emit(result: dict, as_json: bool) -> int:
+    from robot_rl.tools.bench.machine import machine_info
+
+    result = {**result, "machine": machine_info()}
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            print(f"{k:28} {v}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print figures (see --help of each)")
+    bsub = p.add_subparsers(dest="bench", metavar="WHAT")
+    bsub.required = True
+    for mod in BENCH_MODULES:
+        importlib.import_module(mod).add_parser(bsub)
