@@ -12,7 +12,7 @@ A field may carry its valid range and a description through :func:`param`::
 every value: a wrong type, NaN/inf, a value out of range or not among the choices raises :class:`ParameterError`
 with one line naming the parameter, the value and what is valid. An integer is accepted where a float is
 expected; a list or a comma-separated string where a tuple of strings is. numpy only: the rclpy side (declaring
-the parameters on a node) is :func:`robot_rl.runtime.ros_params.declare_config`.
+the parameters on a node) is :func:`robot_rl.contract.ros_node.declare_config`.
 """
 from __future__ import annotations
 
@@ -106,27 +106,27 @@ def _fail(f: FlatField, value, where: str) -> ParameterError:
 
 
 def _number(f: FlatField, v, where: str, integer: bool):
+    raw = v  # messages name the value as given, not as converted
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        if isinstance(v, str):
-            try:
-                v = float(v) if not integer else int(v)
-            except ValueError:
-                raise _fail(f, v, where) from None
-        else:
-            raise _fail(f, v, where)
+        if not isinstance(v, str):
+            raise _fail(f, raw, where)
+        try:
+            v = float(v) if not integer else int(v)
+        except ValueError:
+            raise _fail(f, raw, where) from None
     if integer:
         if isinstance(v, float):
             if not math.isfinite(v) or v != int(v):
-                raise _fail(f, v, where)
+                raise _fail(f, raw, where)
             v = int(v)
     else:
         v = float(v)
         if f.meta.get("finite", True) and not math.isfinite(v):
-            raise _fail(f, v, where)
+            raise _fail(f, raw, where)
     m = f.meta
     if (m.get("gt") is not None and not v > m["gt"]) or (m.get("ge") is not None and not v >= m["ge"]) or \
             (m.get("lt") is not None and not v < m["lt"]) or (m.get("le") is not None and not v <= m["le"]):
-        raise _fail(f, v, where)
+        raise _fail(f, raw, where)
     return v
 
 

@@ -16,7 +16,10 @@ import sys
 import rclpy
 import rclpy.executors
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_topic_name import validate_topic_name
 
 from robot_rl.contract import params as P
 from robot_rl.contract.topics import Endpoint, Qos
@@ -34,8 +37,9 @@ def _ros_default(f: P.FlatField):
     d = f.default
     if d is None:
         return ""
-    if f.kind == "str_tuple":
-        return ",".join(d)  # a string: an empty list has no ROS type; "a,b" and [a, b] are both accepted
+    if f.kind == "str_tuple" or d == ():
+        # a string: an empty list has no ROS type; "a,b" and [a, b] are both accepted
+        return ",".join(str(x) for x in d)
     if isinstance(d, tuple):
         return list(d)
     return d
@@ -53,6 +57,8 @@ def declare_config(node, cls, base=None, prefix: str = "", skip: tuple[str, ...]
         desc = ParameterDescriptor(description=f"{f.doc} [{f.valid_range()}]".strip(), dynamic_typing=True)
         v = node.declare_parameter(prefix + f.name, _ros_default(P.FlatField(f.name, f.kind, default, f.optional,
                                                                             f.meta)), desc).value
+        if v is None and f.kind.endswith("_tuple"):
+            v = ()  # an empty YAML list (`cameras: []`) arrives as "not set"
         values[f.name] = v
     return P.build(cls, values, base=base, where=f"{node.get_name()}: ")
 
@@ -63,8 +69,13 @@ def topic_names(node, endpoints: dict[str, Endpoint]) -> dict[str, str]:
     for key, e in endpoints.items():
         name = node.declare_parameter(f"topics.{key}", e.name,
                                       ParameterDescriptor(description=f"{e.type}: {e.doc}")).value
-        if not isinstance(name, str) or not name:
-            raise P.ParameterError(f"{node.get_name()}: parameter topics.{key}={name!r} is invalid: expected a topic name")
+        try:
+            if not isinstance(name, str) or not name:
+                raise InvalidTopicNameException(str(name), "empty", 0)
+            (validate_full_topic_name if name.startswith("/") else validate_topic_name)(name, is_service=e.is_service)
+        except (InvalidTopicNameException, InvalidServiceNameException):
+            raise P.ParameterError(f"{node.get_name()}: parameter topics.{key}={name!r} is invalid: expected a "
+                                   "ROS name (relative, or absolute with a leading /)") from None
         out[key] = name
     return out
 
@@ -118,18 +129,21 @@ def joint_state_msg(stamp, names, position, velocity=(), effort=()):
     return m
 
 
-def run_node(make, label: str, args=None, spin=None, on_exit=None, errors: tuple = ()) -> int:
+def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) -> int:
     """A node's ``main``: ``make()`` builds the node (a bad parameter -> one line on stderr, exit 2), ``spin(node)``
     (default ``rclpy.spin``) runs it, Ctrl-C / external shutdown exit 0; ``on_exit(node)`` runs before the node is
-    destroyed (a last checkpoint, closing hardware)."""
+    destroyed (a last checkpoint, closing hardware). ``errors``: more exception types that mean "cannot start"
+    (exit 2), or ``{type: exit code}``. A node may set ``exit_code`` (e.g. a camera that froze) to be returned."""
+    codes = dict(errors) if isinstance(errors, dict) else {e: 2 for e in errors}
+    codes.setdefault(P.ParameterError, 2)
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     try:
         try:
             node = make()
-        except (P.ParameterError, *errors) as e:
+        except tuple(codes) as e:
             print(f"{label}: {e}", file=sys.stderr)
-            return 2
+            return next(c for t, c in codes.items() if isinstance(e, t))
         (spin or rclpy.spin)(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
@@ -140,4 +154,4 @@ def run_node(make, label: str, args=None, spin=None, on_exit=None, errors: tuple
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+    return int(getattr(node, "exit_code", 0) or 0)

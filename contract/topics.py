@@ -1,12 +1,12 @@
 """Topic and service names (relative, so a launch namespace moves them) and their QoS, per robot.
 
 The one place where a topic name is written as a string. Nodes take each name from here as the default of a
-parameter ``topics.<key>`` (:func:`robot_rl.runtime.ros_params.topic_names`), so a name can be changed per
+parameter ``topics.<key>`` (:func:`robot_rl.contract.ros_node.topic_names`), so a name can be changed per
 node without remapping, and a launch ``namespace`` (``/left`` -> ``/left/arm/ee_pose``) moves all of them.
-QoS is plain data here (numpy-free, rclpy-free); ``robot_rl.runtime.ros_params.qos`` builds the rclpy profile.
+QoS is plain data here (numpy-free, rclpy-free); ``robot_rl.contract.ros_node.qos`` builds the rclpy profile.
 
-The twin node and the hardware node of a robot expose exactly these (the parity test checks them); the
-design doc's topic table is checked against this module by ``tests/test_contract.py``.
+The twin node and the hardware node of a robot expose exactly these; ``tests/test_contract_params.py`` checks
+that every name is relative and a valid ROS name, and that no node file writes a topic name of its own.
 """
 from __future__ import annotations
 
