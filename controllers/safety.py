@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy._core import umath  # ufunc clip: far less call overhead than np.clip on small vectors
 
+from robot_rl.contract.rotations import rotvec_to_mat
 from robot_rl.controllers.impedance import CartesianImpedanceConfig, rotation_error
 
 Vec3 = tuple[float, float, float]
@@ -245,7 +246,7 @@ class SafetyFilter:
         w = rotation_error(rot, self.target_rot)  # rot = exp(w) target_rot
         ang = math.sqrt(w.dot(w))
         if ang > self.max_step_rad:
-            self.target_rot[:] = _rotvec_to_mat(w * (self.max_step_rad / ang)).dot(self.target_rot)
+            self.target_rot[:] = rotvec_to_mat(w * (self.max_step_rad / ang)).dot(self.target_rot)
             settled = False
         else:
             self.target_rot[:] = rot
@@ -346,16 +347,3 @@ class SafetyFilter:
         else:
             out[:] = a
         return out
-
-
-def _rotvec_to_mat(w: np.ndarray) -> np.ndarray:
-    """Rodrigues: rotation matrix of the rotation vector ``w`` (axis * angle)."""
-    th = math.sqrt(float(w.dot(w)))
-    if th < 1e-12:
-        return np.eye(3)
-    x, y, z = (w / th).tolist()
-    c, s = math.cos(th), math.sin(th)
-    t = 1.0 - c
-    return np.array([[c + x * x * t, x * y * t - z * s, x * z * t + y * s],
-                     [y * x * t + z * s, c + y * y * t, y * z * t - x * s],
-                     [z * x * t - y * s, z * y * t + x * s, c + z * z * t]])

@@ -1,7 +1,9 @@
 """Watchdogs for the drivers' fast loops: pure logic, the time is passed in (no clock is read here).
 
 * :class:`ArmWatchdog`: a target older than ``target_timeout_s`` -> hold the pose measured when the target went
-  stale (a new target resumes tracking); e-stop latched until :meth:`ArmWatchdog.reset_estop`.
+  stale (a new target resumes tracking); e-stop latched until :meth:`ArmWatchdog.reset_estop`, holding the pose
+  measured when it came in. :meth:`ArmWatchdog.servo_target` is the one target/hold/e-stop choice every arm loop
+  makes each tick (the twin's ``TwinRuntime.advance`` and the Franka driver's 1 kHz loop).
 * :class:`QuadWatchdog`: a setpoint older than ``setpoint_timeout_s`` -> hover where the vehicle was, for
   ``hover_s``; a fresh setpoint during the hover resumes. Then land: the height setpoint descends at
   ``land_speed_m_per_s`` to the ground; motors off once the measured height is within ``landed_height_m`` of it. Landing is committed: setpoints are ignored until
@@ -102,7 +104,10 @@ class ArmWatchdog:
             self._clock.last_input_s = now_s
 
     def estop(self) -> None:
-        """Engage the e-stop (latched: a later 'release' message does nothing; only reset_estop clears it)."""
+        """Engage the e-stop (latched: a later 'release' message does nothing; only reset_estop clears it). The
+        next :meth:`update` captures the pose to hold: the one measured when the e-stop came in."""
+        if not self.estop_latched:
+            self.hold_pos = self.hold_rot = None
         self.estop_latched = True
         self.mode = ArmMode.ESTOP
 
@@ -114,8 +119,10 @@ class ArmWatchdog:
         self.hold_pos = self.hold_rot = None
 
     def update(self, now_s: float, pos, rot) -> ArmMode:
-        """Mode at ``now_s`` given the measured pose; in HOLD/WAITING the pose to hold is ``hold_pos``/``hold_rot``."""
+        """Mode at ``now_s`` given the measured pose; in HOLD/WAITING/ESTOP the pose to hold is
+        ``hold_pos``/``hold_rot``."""
         if self.estop_latched:
+            self._capture(pos, rot)
             self.mode = ArmMode.ESTOP
             return self.mode
         trusted = self._clock.see(now_s)
@@ -124,11 +131,24 @@ class ArmWatchdog:
             self.mode = ArmMode.TRACKING
             self.hold_pos = self.hold_rot = None
         else:
-            if self.hold_pos is None:  # capture once, when the target goes stale: holding never drifts
-                self.hold_pos = np.array(pos, dtype=float)
-                self.hold_rot = np.array(rot, dtype=float)
+            self._capture(pos, rot)
             self.mode = ArmMode.WAITING if self._clock.last_input_s is None else ArmMode.HOLD
         return self.mode
+
+    def servo_target(self, now_s: float, pos, rot, target_pos, target_rot) -> tuple[ArmMode, np.ndarray, np.ndarray]:
+        """(mode, position, rotation) the arm servos to at ``now_s``, given the measured pose and the latest
+        received target (None before any): the target while TRACKING; otherwise the held pose -- captured
+        when the target went stale (HOLD), at start (WAITING) or when the e-stop came in (ESTOP)."""
+        mode = self.update(now_s, pos, rot)
+        if mode is ArmMode.TRACKING and target_pos is not None:
+            return mode, target_pos, target_rot
+        self._capture(pos, rot)
+        return mode, self.hold_pos, self.hold_rot
+
+    def _capture(self, pos, rot) -> None:
+        if self.hold_pos is None:  # capture once, when holding starts: holding never drifts
+            self.hold_pos = np.array(pos, dtype=float)
+            self.hold_rot = np.array(rot, dtype=float)
 
 
 class QuadWatchdog:

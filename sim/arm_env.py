@@ -1,10 +1,10 @@
 """Gymnasium env of a twin task: 10 Hz policy over the 1 kHz impedance loop.
 
-Observation (DESIGN.md): ``{"state": float32 (n,), "images/<camera>": uint8 (H, W, 3)}``; ``state`` is
-``[tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task features]``.
-Action: float32 (7,) in [-1, 1]: xyz delta, rotation-vector delta (both in the end-effector frame, scaled by
-the task's ``action_step_m`` / ``action_step_rad``), gripper closedness mapped from [-1, 1] to [0 open, 1 closed].
-The impedance target is the measured pose plus the scaled delta, clipped into the task's workspace box.
+Observation (DESIGN.md): ``{"state": float32 (n,), "images/<camera>": uint8 (H, W, 3)}``; the state layout and
+the action -> impedance-target rule are the contract's (``robot_rl.contract.arm``: ``state_vector``,
+``action_to_target``), shared with the ROS env: ``state = [tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3),
+tcp_angvel(3), gripper_width(1), wrench(6), task features]``; action float32 (7,) in [-1, 1]: EE-frame xyz and
+rotation-vector deltas scaled by the task, gripper closedness mapped from [-1, 1] to [0 open, 1 closed].
 """
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from robot_rl.contract.arm import ACTION_DIM, PROPRIO_DIM, action_to_target, checked_action, state_vector
+from robot_rl.contract.rotations import mat_to_quat
 from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 from robot_rl.sim.randomization import DomainRandomizationConfig, DomainRandomizer
 from robot_rl.sim.tasks import Task, make_task
 
 DOWN = np.diag([1.0, -1.0, -1.0])  # TCP orientation pointing at the table, fingers along base y
-PROPRIO_DIM = 3 + 4 + 3 + 3 + 1 + 6
+__all__ = ["DOWN", "EnvConfig", "PROPRIO_DIM", "TwinArmEnv"]
 
 
 @dataclass(frozen=True)
@@ -36,21 +38,6 @@ class EnvConfig:
     # is reduced by energy_penalty_weight * energy_cost (0: reported only). Needs TwinConfig.filters enabled.
     energy_penalty_weight: float = 0.0
     violation_cost_j: float = 0.01
-
-
-def rotvec_to_mat(v: np.ndarray) -> np.ndarray:
-    theta = float(np.linalg.norm(v))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = v / theta
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * (kx @ kx)
-
-
-def mat_to_quat(r: np.ndarray) -> np.ndarray:
-    q = np.empty(4)
-    mujoco.mju_mat2Quat(q, np.ascontiguousarray(r).reshape(9))
-    return q if q[0] >= 0 else -q
 
 
 class TwinArmEnv(gym.Env):
@@ -79,15 +66,13 @@ class TwinArmEnv(gym.Env):
         for cam in cfg.cameras:
             if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
                 raise ValueError(f"unknown camera {cam!r}; the scene has: {self.camera_names()}")
-        self._ws_lo = np.asarray(self.tcfg.workspace_min_m, float)
-        self._ws_hi = np.asarray(self.tcfg.workspace_max_m, float)
         n_state = PROPRIO_DIM + self.task.features(self.model, self.data, np.zeros(3)).shape[0]
         spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (n_state,), np.float32)}
         s = cfg.image_size_px
         for cam in cfg.cameras:
             spaces[f"images/{cam}"] = gym.spaces.Box(0, 255, (s, s, 3), np.uint8)
         self.observation_space = gym.spaces.Dict(spaces)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self._steps = 0
         self._np_random = np.random.default_rng()
 
@@ -113,13 +98,7 @@ class TwinArmEnv(gym.Env):
         return obs, {"success": False}
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,):
-            raise ValueError(f"action must have 7 entries (xyz, rotvec, gripper), got shape {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action contains NaN or inf: {a}; the target is left unchanged")
-        a = np.clip(a, -1.0, 1.0)
-        self.apply_action(a)
+        self.apply_action(checked_action(action))
         filters = self.twin.filters
         if filters is not None:
             balance0, interventions0 = filters.tank.balance_j, filters.intervention_ticks
@@ -141,14 +120,13 @@ class TwinArmEnv(gym.Env):
         return self._obs(), reward, terminated, truncated, {"success": bool(success), "energy_cost": energy_cost}
 
     def apply_action(self, a: np.ndarray) -> None:
-        """Move the impedance target by the end-effector-frame delta from the measured pose; set the gripper."""
-        c = self.tcfg
+        """Move the impedance target by the end-effector-frame delta from the measured pose; set the gripper
+        (the contract's rule, ``robot_rl.contract.arm.action_to_target``, with this env's task config)."""
         pos, rot = self.twin.ee_pose()
-        target_pos = np.clip(pos + rot @ (a[:3] * c.action_step_m), self._ws_lo, self._ws_hi)
-        target_rot = rot @ rotvec_to_mat(a[3:6] * c.action_step_rad)
+        target_pos, target_rot, grip = action_to_target(a, pos, rot, self.tcfg)
         self.twin.set_target(target_pos, target_rot)
-        if c.gripper_locked_closedness is None:
-            self.twin.set_gripper(0.5 * (a[6] + 1.0))
+        if grip is not None:
+            self.twin.set_gripper(grip)
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -173,9 +151,8 @@ class TwinArmEnv(gym.Env):
         pos, rot = self.twin.ee_pose()
         vel = self.twin.ee_velocity()
         feats = self.task.features(self.model, self.data, pos)
-        return np.concatenate(
-            [pos, mat_to_quat(rot), vel, [self.twin.gripper_width()], self.twin.ee_wrench(), feats]
-        ).astype(np.float32)
+        return state_vector(pos, mat_to_quat(rot), vel[:3], vel[3:], self.twin.gripper_width(), self.twin.ee_wrench(),
+                            feats)
 
     def _obs(self) -> dict:
         obs = {"state": self.state_vector()}

@@ -65,12 +65,6 @@ class TwinConfig:
         return k
 
 
-def _rotmat_from_quat(q) -> np.ndarray:
-    m = np.empty(9)
-    mujoco.mju_quat2Mat(m, np.asarray(q, dtype=float))
-    return m.reshape(3, 3)
-
-
 class ArmTwin:
     """MuJoCo model + data of the arm scene, with the impedance loop running at the physics rate."""
 

@@ -1,32 +1,41 @@
 """Twin tasks as data: one config dataclass per task, one small class for its objects, reset, success and reward.
 
 ``TASKS`` is the registry (name -> TaskSpec); ``sim.register_envs`` turns it into gymnasium ids
-``robot_rl/<name>-v0``.
+``robot_rl/<name>-v0``. The policy-I/O part of each config (rates, action scaling, workspace, gripper lock) is
+built from the contract's arm task registry (``robot_rl.contract.arm.ARM_TASKS``), which the ROS env uses without
+MuJoCo; the rest (scene, randomisation, success) is the twin's own.
 """
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+
 import mujoco
 import numpy as np
+
+from robot_rl.contract.arm import ARM_TASKS, ArmTaskIO
+
+_IO = ArmTaskIO(n_task_features=0)  # the contract's defaults
 
 Range3 = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    episode_steps: int = 100
-    policy_hz: float = 10.0
+    # policy I/O (robot_rl.contract.arm.ArmTaskIO): the contract's values
+    episode_steps: int = _IO.episode_steps
+    policy_hz: float = _IO.policy_hz
     # action scaling (DESIGN.md): [-1, 1] -> metres / radians per policy step, end-effector frame
-    action_step_m: float = 0.02
-    action_step_rad: float = 0.1
+    action_step_m: float = _IO.action_step_m
+    action_step_rad: float = _IO.action_step_rad
     # workspace box the impedance target is clipped into, base frame [m]
-    workspace_min_m: tuple[float, float, float] = (0.25, -0.3, 0.005)
-    workspace_max_m: tuple[float, float, float] = (0.75, 0.3, 0.45)
+    workspace_min_m: tuple[float, float, float] = _IO.workspace_min_m
+    workspace_max_m: tuple[float, float, float] = _IO.workspace_max_m
     # randomised start of the TCP (pointing down), base frame [m]
     start_range_m: Range3 = ((0.40, 0.50), (-0.05, 0.05), (0.22, 0.28))
     # None: the policy drives the gripper; a number: the gripper is held at that closedness (0 open .. 1 closed)
-    gripper_locked_closedness: float | None = None
+    gripper_locked_closedness: float | None = _IO.gripper_locked_closedness
     success_threshold_m: float = 0.02
     settle_s: float = 0.05
 
@@ -56,7 +65,7 @@ class PegInsertConfig(TaskConfig):
     block_half_size_m: float = 0.05
     hole_range_m: tuple[tuple[float, float], tuple[float, float]] = ((0.45, 0.58), (-0.10, 0.10))
     insert_success_m: float = 0.03  # tip this far below the block's top face, inside the hole
-    gripper_locked_closedness: float | None = 0.75
+    gripper_locked_closedness: float | None = ARM_TASKS["peg_insert"].gripper_locked_closedness
     start_range_m: Range3 = ((0.40, 0.50), (-0.05, 0.05), (0.20, 0.26))
 
 
@@ -243,10 +252,15 @@ class TaskSpec:
     expert: str  # name in sim.experts.EXPERTS
 
 
+def _spec(task_cls: type[Task], cfg_cls: type[TaskConfig]) -> TaskSpec:
+    """A registry entry whose policy-I/O fields come from the contract's ``ARM_TASKS[task_cls.name]``."""
+    return TaskSpec(task_cls, cfg_cls(**ARM_TASKS[task_cls.name].config_fields()), task_cls.name)
+
+
 TASKS: dict[str, TaskSpec] = {
-    "reach": TaskSpec(ReachTask, ReachConfig(), "reach"),
-    "pick_cube": TaskSpec(PickCubeTask, PickCubeConfig(), "pick_cube"),
-    "peg_insert": TaskSpec(PegInsertTask, PegInsertConfig(), "peg_insert"),
+    "reach": _spec(ReachTask, ReachConfig),
+    "pick_cube": _spec(PickCubeTask, PickCubeConfig),
+    "peg_insert": _spec(PegInsertTask, PegInsertConfig),
 }
 
 
@@ -256,7 +270,5 @@ def make_task(name: str, **overrides) -> Task:
     spec = TASKS[name]
     cfg = spec.config
     if overrides:
-        import dataclasses
-
         cfg = dataclasses.replace(cfg, **overrides)
     return spec.task_cls(cfg)

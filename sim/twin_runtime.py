@@ -4,7 +4,8 @@ workspace clip on incoming targets, cameras. No ROS here; ``sim/twin_node.py`` t
 The impedance law runs at the twin's control rate (``TwinConfig.control_hz``, 500 Hz) inside the physics;
 :meth:`TwinRuntime.advance` steps as many control ticks as wall time has elapsed since the last call, so the
 node may call it at any rate (it publishes at ``state_hz``). Before each batch of ticks the watchdog decides
-the target: the last received target while fresh, else the pose held when it went stale (:class:`ArmWatchdog`).
+the target (``ArmWatchdog.servo_target``, the driver's rule): the last received target while fresh, else the pose
+held when it went stale or when the e-stop came in.
 """
 from __future__ import annotations
 
@@ -13,34 +14,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.contract.arm import ARM_TASKS
+from robot_rl.contract.params import param
+from robot_rl.contract.rotations import RotationError, mat_to_quat, quat_to_mat
 from robot_rl.controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
-from robot_rl.sim.arm_env import TwinArmEnv, mat_to_quat
+from robot_rl.sim.arm_env import TwinArmEnv
 
 
 @dataclass(frozen=True)
 class TwinRuntimeConfig:
-    task: str = "reach"
-    cameras: tuple[str, ...] = ("front", "wrist")
-    image_size_px: int = 128
-    state_hz: float = 100.0  # joint states, ee pose/wrench, gripper state, task state
-    camera_hz: float = 10.0
-    target_timeout_s: float = 0.2  # watchdog: a target older than this -> hold
-    max_catch_up_s: float = 0.1  # at most this much simulated time per advance() (a stalled process does not sprint)
-    seed: int = 0
-    # /task/state's reward: "sparse" (1 on success, what a success classifier would give on hardware) or "dense"
+    """The twin node's parameters (``sim/twin_node.py`` declares them as ROS parameters, ranges checked)."""
+
+    task: str = param("reach", choices=tuple(ARM_TASKS), doc="task (sim/tasks.py)")
+    cameras: tuple[str, ...] = param(("front", "wrist"), doc="cameras to render; empty = state only")
+    image_size_px: int = param(128, ge=8, le=2048, doc="rendered image side")
+    state_hz: float = param(100.0, gt=0, le=1000, doc="joint states, ee pose/wrench, gripper and task state rate")
+    camera_hz: float = param(10.0, gt=0, le=120, doc="camera image rate")
+    target_timeout_s: float = param(0.2, gt=0, le=10, doc="watchdog: a target older than this -> hold")
+    max_catch_up_s: float = param(0.1, gt=0, le=10,
+                                  doc="at most this much simulated time per advance() (a stalled process does not sprint)")
+    seed: int = param(0, ge=0, doc="episode e is reset with seed + e")
+    # task/state's reward: "sparse" (1 on success, what a success classifier would give on hardware) or "dense"
     # (the task's shaping + 1 on success, as TwinArmEnv(reward="dense")); a twin-only training aid
-    reward: str = "sparse"
-
-
-def quat_wxyz_to_mat(q) -> np.ndarray:
-    w, x, y, z = (float(v) for v in q)
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    if not math.isfinite(n) or n < 1e-9:
-        raise ValueError(f"invalid quaternion {q}")
-    w, x, y, z = w / n, x / n, y / n, z / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    reward: str = param("sparse", choices=("sparse", "dense"), doc="task/state reward")
+    base_frame: str = param("base", doc="frame_id of poses and wrenches")
 
 
 class TwinRuntime:
@@ -74,8 +71,8 @@ class TwinRuntime:
             self.rejected_targets += 1
             return False
         try:
-            rot = quat_wxyz_to_mat(quat_wxyz)
-        except ValueError:
+            rot = quat_to_mat(quat_wxyz)
+        except RotationError:
             self.rejected_targets += 1
             return False
         self._target_pos = np.clip(pos, self._ws_lo, self._ws_hi)
@@ -111,13 +108,8 @@ class TwinRuntime:
             self._last_s = now_s
         dt = min(max(0.0, now_s - self._last_s), self.cfg.max_catch_up_s)
         pos, rot = self.twin.ee_pose()
-        mode = self.watchdog.update(now_s, pos, rot)
-        if mode == ArmMode.TRACKING:
-            self.twin.set_target(self._target_pos, self._target_rot)
-        else:  # WAITING / HOLD / ESTOP: hold the pose captured when the target went stale (or the e-stop fired)
-            if self.watchdog.hold_pos is None:
-                self.watchdog.hold_pos, self.watchdog.hold_rot = pos, rot
-            self.twin.set_target(self.watchdog.hold_pos, self.watchdog.hold_rot)
+        mode, target_pos, target_rot = self.watchdog.servo_target(now_s, pos, rot, self._target_pos, self._target_rot)
+        self.twin.set_target(target_pos, target_rot)
         n = int(dt / self.twin.tick_dt_s)
         if n > 0:
             self.twin.step(n)

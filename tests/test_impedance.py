@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from robot_rl.controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController, rotation_error
-from robot_rl.sim.arm_env import DOWN, rotvec_to_mat
+from robot_rl.contract.rotations import rotvec_to_mat
+from robot_rl.sim.arm_env import DOWN
 from robot_rl.sim.arm_twin import ArmTwin
 
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robot_rl.controllers.impedance import CartesianImpedanceConfig, rotation_error
-from robot_rl.controllers.safety import SafetyConfig, SafetyFilter, _rotvec_to_mat, spring_wrench_bound
+from robot_rl.contract.rotations import rotvec_to_mat
+from robot_rl.controllers.safety import SafetyConfig, SafetyFilter, spring_wrench_bound
 
 DT = 0.002
 CFG = SafetyConfig()
@@ -36,7 +37,7 @@ def test_filtered_target_always_inside_workspace_box_and_within_speed_limits(tar
     lo, hi = np.asarray(CFG.workspace_min_m), np.asarray(CFG.workspace_max_m)
     for p, w in targets:
         prev_p, prev_r = f.target_pos.copy(), f.target_rot.copy()
-        tp, tr = f.filter_target(p, _rotvec_to_mat(w))
+        tp, tr = f.filter_target(p, rotvec_to_mat(w))
         assert np.all(tp >= lo) and np.all(tp <= hi)
         assert np.linalg.norm(tp - prev_p) <= CFG.max_ee_speed_m_per_s * DT * (1 + 1e-9)
         assert np.linalg.norm(rotation_error(tr, prev_r)) <= CFG.max_ee_angular_speed_rad_per_s * DT * (1 + 1e-6)
@@ -46,7 +47,7 @@ def test_filtered_target_always_inside_workspace_box_and_within_speed_limits(tar
 def test_target_inside_the_box_and_within_one_step_passes_unchanged():
     f = _fresh()
     p = f.target_pos + np.array([1e-4, 0.0, -1e-4])
-    r = _rotvec_to_mat(np.array([0.0, 0.0, 1e-3])) @ f.target_rot
+    r = rotvec_to_mat(np.array([0.0, 0.0, 1e-3])) @ f.target_rot
     tp, tr = f.filter_target(p, r)
     assert np.array_equal(tp, p) and np.array_equal(tr, r)
     assert f.box_clamps == 0 and f.slew_limited_ticks == 0 and not f.violation

@@ -57,6 +57,39 @@ def test_arm_estop_is_latched_until_explicit_reset():
     assert wd.update(5.02, *POSE) == ArmMode.TRACKING
 
 
+def test_arm_servo_target_is_the_target_while_fresh_then_the_pose_held_since_it_went_stale():
+    wd = ArmWatchdog(ArmWatchdogConfig(target_timeout_s=0.1))
+    tp, tr = np.array([0.6, 0.1, 0.2]), np.diag([1.0, -1.0, -1.0])
+    mode, p, r = wd.servo_target(0.0, *POSE, None, None)  # nothing received yet: hold the pose at start
+    assert mode is ArmMode.WAITING and np.array_equal(p, POSE[0]) and np.array_equal(r, POSE[1])
+    wd.on_target(0.01)
+    mode, p, r = wd.servo_target(0.05, POSE[0] + 0.02, POSE[1], tp, tr)
+    assert mode is ArmMode.TRACKING and p is tp and r is tr
+    stale_pose = POSE[0] + 0.03
+    mode, p, _ = wd.servo_target(0.2, stale_pose, POSE[1], tp, tr)
+    assert mode is ArmMode.HOLD and np.array_equal(p, stale_pose)
+    mode, p, _ = wd.servo_target(0.3, stale_pose + 0.01, POSE[1], tp, tr)  # holding does not follow the drift
+    assert mode is ArmMode.HOLD and np.array_equal(p, stale_pose)
+
+
+def test_arm_servo_target_under_estop_holds_the_pose_measured_when_the_estop_came_in():
+    wd = ArmWatchdog(ArmWatchdogConfig(target_timeout_s=0.1))
+    tp, tr = np.array([0.6, 0.1, 0.2]), np.eye(3)
+    wd.servo_target(0.0, POSE[0] - 0.05, POSE[1], None, None)  # WAITING: holds an older pose
+    wd.on_target(0.5)
+    wd.servo_target(0.6, POSE[0] - 0.04, POSE[1], tp, tr)
+    mode, p, _ = wd.servo_target(0.9, POSE[0] - 0.03, POSE[1], tp, tr)  # stale: HOLD at POSE - 0.03
+    assert mode is ArmMode.HOLD
+    wd.estop()
+    at_estop = POSE[0] + 0.01
+    wd.on_target(0.95)  # a fresh target does not move an e-stopped arm
+    mode, p, _ = wd.servo_target(0.95, at_estop, POSE[1], tp, tr)
+    assert mode is ArmMode.ESTOP and np.array_equal(p, at_estop)
+    wd.estop()  # a repeated e-stop does not re-capture
+    mode, p, _ = wd.servo_target(1.0, at_estop + 0.02, POSE[1], tp, tr)
+    assert mode is ArmMode.ESTOP and np.array_equal(p, at_estop)
+
+
 def test_quad_hovers_where_it_was_then_lands_and_stays_landed():
     cfg = QuadWatchdogConfig(setpoint_timeout_s=0.5, hover_s=2.0, land_speed_m_per_s=0.5)
     wd = QuadWatchdog(cfg)

@@ -2,7 +2,9 @@
 driver -- through an :class:`ArmLink` (``robot_rl/ros_adapter.py`` implements it over rclpy; this file never
 imports rclpy).
 
-Same observation/action convention as :class:`robot_rl.sim.arm_env.TwinArmEnv`, so data and policies carry over:
+Same observation/action convention as :class:`robot_rl.sim.arm_env.TwinArmEnv` -- both take it from the contract
+(``robot_rl.contract.arm``: state layout, action -> target rule, task I/O registry), so data and policies carry
+over and this module needs neither MuJoCo nor ``robot_rl.sim`` (the actor runs on the robot's computer):
 ``state = [tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task
 features]`` (velocities by finite difference of the two latest poses), ``images/<camera>`` uint8 HxWx3.
 
@@ -27,8 +29,9 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 
-from robot_rl.sim.arm_env import PROPRIO_DIM, rotvec_to_mat
-from robot_rl.sim.tasks import TASKS, TaskConfig
+from robot_rl.contract import arm
+from robot_rl.contract.arm import PROPRIO_DIM, ArmTaskIO, state_dim_for
+from robot_rl.contract.rotations import mat_to_quat, mat_to_rotvec, quat_to_mat
 
 
 class ObservationTimeout(TimeoutError):
@@ -74,33 +77,8 @@ class RosEnvConfig:
     camera_sync_slack_s: float = 0.05  # accept frames arriving this long before the policy period is over
 
 
-def mat_to_quat_wxyz(r: np.ndarray) -> np.ndarray:
-    from robot_rl.sim.arm_env import mat_to_quat
-
-    return mat_to_quat(r)
-
-
-def quat_to_mat(q) -> np.ndarray:
-    from robot_rl.sim.twin_runtime import quat_wxyz_to_mat
-
-    return quat_wxyz_to_mat(q)
-
-
-def mat_to_rotvec(r: np.ndarray) -> np.ndarray:
-    c = np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)
-    theta = math.acos(c)
-    if theta < 1e-9:
-        return np.zeros(3)
-    v = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    s = math.sin(theta)
-    if s < 1e-6:  # near pi: any axis from the symmetric part
-        w, vecs = np.linalg.eigh((r + r.T) / 2)
-        return vecs[:, -1] * theta
-    return v * (theta / (2 * s))
-
-
 def state_vector(s: ArmSample) -> np.ndarray:
-    """The TwinArmEnv state layout from a sample."""
+    """The contract's state vector (``robot_rl.contract.arm.state_vector``) from a sample."""
     dt = s.pose_stamp_s - s.prev_pose_stamp_s
     lin = np.zeros(3)
     ang = np.zeros(3)
@@ -108,23 +86,19 @@ def state_vector(s: ArmSample) -> np.ndarray:
         lin = (s.pos - s.prev_pos) / dt
         ang = mat_to_rotvec(quat_to_mat(s.quat) @ quat_to_mat(s.prev_quat).T) / dt
     feats = s.task[2:] if s.task is not None else np.zeros(0)
-    return np.concatenate([s.pos, s.quat, lin, ang, [s.gripper_width], s.wrench, feats]).astype(np.float32)
+    return arm.state_vector(s.pos, s.quat, lin, ang, s.gripper_width, s.wrench, feats)
 
 
 class RosArmEnv(gym.Env):
     def __init__(self, link: ArmLink, cfg: RosEnvConfig = RosEnvConfig(), clock=time.monotonic, sleep=time.sleep):
         self.link = link
         self.cfg = cfg
-        if cfg.task not in TASKS:
-            raise ValueError(f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
-        self.tcfg: TaskConfig = TASKS[cfg.task].config
+        self.tcfg: ArmTaskIO = arm.arm_task_io(cfg.task)  # ValueError for an unknown task
         self.clock, self.sleep = clock, sleep
-        self._ws_lo = np.asarray(self.tcfg.workspace_min_m, float)
-        self._ws_hi = np.asarray(self.tcfg.workspace_max_m, float)
         self.period_s = 1.0 / self.tcfg.policy_hz
         self._steps = 0
         self._state_dim: int | None = None
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (7,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (arm.ACTION_DIM,), np.float32)
         self.observation_space = None  # known after the first observation (task features come from the robot)
         self.last_target: tuple[np.ndarray, np.ndarray, float | None] | None = None
         self.obs_image_stamps: dict[str, float] = {}  # header stamps of the frames in the latest observation
@@ -146,10 +120,7 @@ class RosArmEnv(gym.Env):
         return obs, {"success": success}
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,) or not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be 7 finite numbers, got {action!r}")
-        a = np.clip(a, -1.0, 1.0)
+        a = arm.checked_action(action)
         t0 = self.clock()
         pos, quat, grip = self.target_for(a, self.link.snapshot())
         sent = self.link.send_target(pos, quat, grip)
@@ -172,15 +143,12 @@ class RosArmEnv(gym.Env):
         return obs, reward, terminated, truncated, {"success": bool(success)}
 
     def target_for(self, a: np.ndarray, s: ArmSample) -> tuple[np.ndarray, np.ndarray, float | None]:
-        """The impedance target for action ``a`` from the measured pose (TwinArmEnv.apply_action's rule)."""
+        """The impedance target for action ``a`` from the measured pose (the contract's rule,
+        ``robot_rl.contract.arm.action_to_target``, as TwinArmEnv.apply_action)."""
         if s.pos is None:
             raise ObservationTimeout("no pose received from the robot yet")
-        c = self.tcfg
-        rot = quat_to_mat(s.quat)
-        pos = np.clip(s.pos + rot @ (a[:3] * c.action_step_m), self._ws_lo, self._ws_hi)
-        trot = rot @ rotvec_to_mat(a[3:6] * c.action_step_rad)
-        grip = None if c.gripper_locked_closedness is not None else float(0.5 * (a[6] + 1.0))
-        self.last_target = (pos, mat_to_quat_wxyz(trot), grip)
+        pos, trot, grip = arm.action_to_target(a, s.pos, quat_to_mat(s.quat), self.tcfg)
+        self.last_target = (pos, mat_to_quat(trot), grip)
         return self.last_target
 
     def _wait_obs(self, pose_after: float, images_after: float) -> tuple[dict, float, bool]:
@@ -218,16 +186,6 @@ class RosArmEnv(gym.Env):
         return self._steps
 
 
-def state_dim_for(task: str) -> int:
-    """State size of a task (proprio + task features), as TwinArmEnv builds it."""
-    import robot_rl.sim  # noqa: F401
-    from robot_rl.sim.arm_env import TwinArmEnv
-
-    env = TwinArmEnv(task)
-    try:
-        return int(env.observation_space["state"].shape[0])
-    finally:
-        env.close()
-
-
-__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig", "state_vector"]
+# quat_to_mat stays importable here for robot_rl/runtime/scripted_human_node.py (it is the contract's)
+__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig", "quat_to_mat",
+           "state_dim_for", "state_vector"]

@@ -54,7 +54,8 @@ class _Probe:
 
 
 def _adversary_target(k: int, hole_top: np.ndarray, cfg: AdversaryConfig, tip_offset_m: float):
-    from robot_rl.sim.arm_env import DOWN, rotvec_to_mat
+    from robot_rl.contract.rotations import rotvec_to_mat
+    from robot_rl.sim.arm_env import DOWN
 
     up = (k % cfg.hammer_period_steps) < cfg.hammer_period_steps // 2
     side = 1.0 if (k // 2) % 2 == 0 else -1.0
