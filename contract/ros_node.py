@@ -6,7 +6,8 @@
   float is expected);
 - :func:`topic_names` declares ``topics.<key>`` parameters defaulting to the contract's relative names;
 - :func:`subscribe_safety` subscribes a safety input (e-stop) so that every publisher's QoS matches;
-- :func:`pose_msg` / :func:`wrench_msg` / :func:`joint_state_msg` / :func:`stamp_s` translate messages;
+- :func:`pose_msg` / :func:`wrench_msg` / :func:`joint_state_msg` / :func:`image_msg` / :func:`camera_info_msg` /
+  :func:`stamp_s` translate messages;
 - :func:`run_node` is a node's ``main``: a bad parameter is one line and exit 2, Ctrl-C exits 0.
 """
 from __future__ import annotations
@@ -63,18 +64,20 @@ def declare_config(node, cls, base=None, prefix: str = "", skip: tuple[str, ...]
     return P.build(cls, values, base=base, where=f"{node.get_name()}: ")
 
 
-def topic_names(node, endpoints: dict[str, Endpoint]) -> dict[str, str]:
-    """``{key: name}``: a ``topics.<key>`` parameter per endpoint, default the contract's relative name."""
+def topic_names(node, endpoints: dict[str, Endpoint], prefix: str = "") -> dict[str, str]:
+    """``{key: name}``: a ``topics.<prefix><key>`` parameter per endpoint, default the contract's relative name
+    (so a launch namespace moves it; an absolute value, e.g. ``/rl/transitions``, is shared across namespaces)."""
     out = {}
     for key, e in endpoints.items():
-        name = node.declare_parameter(f"topics.{key}", e.name,
+        pname = f"topics.{prefix}{key}"
+        name = node.declare_parameter(pname, e.name,
                                       ParameterDescriptor(description=f"{e.type}: {e.doc}")).value
         try:
             if not isinstance(name, str) or not name:
                 raise InvalidTopicNameException(str(name), "empty", 0)
             (validate_full_topic_name if name.startswith("/") else validate_topic_name)(name, is_service=e.is_service)
         except (InvalidTopicNameException, InvalidServiceNameException):
-            raise P.ParameterError(f"{node.get_name()}: parameter topics.{key}={name!r} is invalid: expected a "
+            raise P.ParameterError(f"{node.get_name()}: parameter {pname}={name!r} is invalid: expected a "
                                    "ROS name (relative, or absolute with a leading /)") from None
         out[key] = name
     return out
@@ -126,6 +129,38 @@ def joint_state_msg(stamp, names, position, velocity=(), effort=()):
     m.position = [float(v) for v in position]
     m.velocity = [float(v) for v in velocity]
     m.effort = [float(v) for v in effort]
+    return m
+
+
+def image_msg(stamp, frame_id: str, arr, encoding: str = "rgb8"):
+    """A sensor_msgs/Image from a numpy array (HxWx3 uint8 ``rgb8``, HxW uint16 ``16UC1``); no cv_bridge."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+
+    arr = np.ascontiguousarray(arr)
+    m = Image()
+    m.header.stamp, m.header.frame_id = stamp, frame_id
+    m.height, m.width = int(arr.shape[0]), int(arr.shape[1])
+    m.encoding, m.is_bigendian = encoding, 0
+    m.step = int(arr.strides[0])
+    m.data = arr.tobytes()
+    return m
+
+
+def camera_info_msg(stamp, frame_id: str, width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                    coeffs=(0.0, 0.0, 0.0, 0.0, 0.0), model: str = "plumb_bob"):
+    """A monocular pinhole sensor_msgs/CameraInfo (k, r = identity, p without translation)."""
+    from sensor_msgs.msg import CameraInfo
+
+    m = CameraInfo()
+    m.header.stamp, m.header.frame_id = stamp, frame_id
+    m.width, m.height = int(width), int(height)
+    m.distortion_model = model
+    m.d = [float(c) for c in coeffs]
+    fx, fy, cx, cy = float(fx), float(fy), float(cx), float(cy)
+    m.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    m.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    m.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return m
 
 
