@@ -1,5 +1,6 @@
-"""Small env wrappers, one concern each (SERL's habit): state-only observations for baselines, and the
-discrete gripper of the hybrid action."""
+"""Small env wrappers, one concern each (SERL's habit): state-only observations for baselines, a Box observation as
+the ``state`` of a Dict, actions in [-1, 1] rescaled to the env's Box bounds, and the discrete gripper of the
+hybrid action."""
 from __future__ import annotations
 
 import gymnasium as gym
@@ -17,6 +18,39 @@ class StateOnly(gym.ObservationWrapper):
 
     def observation(self, observation):
         return observation["state"]
+
+
+class StateDict(gym.ObservationWrapper):
+    """Box observation -> ``{"state": float32 vector}`` (any numeric dtype, any shape, flattened)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        box = env.observation_space
+        n = int(np.prod(box.shape))
+        low = np.broadcast_to(np.asarray(box.low, np.float64), box.shape).reshape(n).astype(np.float32)
+        high = np.broadcast_to(np.asarray(box.high, np.float64), box.shape).reshape(n).astype(np.float32)
+        self.observation_space = gym.spaces.Dict({"state": gym.spaces.Box(low, high, (n,), np.float32)})
+
+    def observation(self, observation):
+        return {"state": np.asarray(observation, dtype=np.float32).reshape(-1)}
+
+
+class UnitActions(gym.ActionWrapper):
+    """The agent acts in [-1, 1]^d; the env receives ``low + (a + 1) / 2 (high - low)`` (its Box bounds)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        box = env.action_space
+        if not np.all(np.isfinite(box.low)) or not np.all(np.isfinite(box.high)):
+            raise ValueError("action space has infinite bounds; cannot rescale [-1, 1] to it")
+        self._low = np.asarray(box.low, np.float64)
+        self._half = (np.asarray(box.high, np.float64) - self._low) / 2.0
+        self._dtype = box.dtype
+        self.action_space = gym.spaces.Box(-1.0, 1.0, box.shape, np.float32)
+
+    def action(self, action):
+        a = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
+        return (self._low + (a + 1.0) * self._half).astype(self._dtype)
 
 
 class DiscreteGripper(gym.ActionWrapper):

@@ -115,3 +115,24 @@ def restore_rng(rng_tensors: dict[str, torch.Tensor]) -> None:
     cuda = [rng_tensors[k] for k in sorted(rng_tensors) if k.startswith("torch_cuda")]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def save_training(directory: str | Path, algo, buffers: dict, meta: dict) -> Path:
+    """A training checkpoint of an algorithm (networks + optimiser), its buffers and ``meta``."""
+    return save_checkpoint(directory, model=algo, optimizer=algo.optimizer, buffers=buffers, meta=meta)
+
+
+def restore_training(directory: str | Path, algo, buffers: dict, where: str = "") -> dict:
+    """Load a :func:`save_training` checkpoint into ``algo`` and ``buffers`` (same configuration), restore the
+    torch RNG, and return its meta. :class:`CheckpointError` for damage or a configuration mismatch."""
+    ck = read_checkpoint(directory)
+    meta = ck["meta"]
+    try:
+        algo.load_state_dict(ck["model"])
+        optimizer_from_tensors(algo.optimizer, ck["optimizer"], meta["optimizer"])
+        for name, buf in buffers.items():
+            buf.load_arrays(ck["buffers"][name])
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{where or directory}: checkpoint does not match this configuration ({e})") from None
+    restore_rng(ck["rng"])
+    return meta

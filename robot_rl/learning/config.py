@@ -1,83 +1,144 @@
-"""Typed configs of the learner (units / meaning in the names; no magic numbers in the code paths)."""
+"""The one config tree of the learner (typed dataclasses with units and ranges, :func:`robot_rl.contract.params.param`).
+
+- :class:`SACConfig` (networks and losses), :class:`EncoderConfig` (pixels), :class:`ReplayConfig` (buffers and
+  the online/prior mix) and the update schedule make up :class:`AlgoConfig`: everything the algorithm (and the
+  policy an actor builds from the weights) needs. It travels inside every weights payload.
+- :class:`TrainConfig` (``robot-rl train``, in-process) and :class:`robot_rl.runtime.learner_core.LearnerConfig`
+  (the ROS learner) *are* an :class:`AlgoConfig` plus their own run fields, so the defaults are the same
+  everywhere; ``robot-rl train`` flags and the learner node's ROS parameters are generated from the fields.
+- :data:`PRESETS` are named overrides: ``sparse_manipulation`` (the defaults: sparse 0/1 rewards at 10 Hz with
+  demos, SERL / RLPD) and ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for dense-reward control).
+"""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+
+from robot_rl.contract.params import ParameterError, build, from_dict, param, to_flat  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """Pixel encoder shared by actor and critics (DrQ-style conv trunk per camera + proprio fusion)."""
 
-    channels: int = 32
-    conv_layers: int = 4
-    stride_first_layers: int = 2  # how many leading conv layers use stride 2 (the rest stride 1)
-    feature_dim_per_camera: int = 50  # after the linear + LayerNorm + tanh projection
-    augment_pad_px: int = 4  # DrQ random shift: replicate-pad by this many pixels, random crop back
-    pretrained_weights_path: str | None = None  # local safetensors file of the conv trunk(s); never downloaded
-    freeze_pretrained: bool = True
+    channels: int = param(32, ge=1, doc="conv channels per layer")
+    conv_layers: int = param(4, ge=1, doc="conv layers per camera")
+    stride_first_layers: int = param(2, ge=0, doc="leading conv layers with stride 2 (the rest stride 1)")
+    feature_dim_per_camera: int = param(50, ge=1, doc="features per camera after linear + LayerNorm + tanh")
+    augment_pad_px: int = param(4, ge=0, doc="DrQ random shift: replicate-pad then crop back [px]")
+    pretrained_weights_path: str | None = param(None, doc="local safetensors of the conv trunk(s); never downloaded")
+    freeze_pretrained: bool = param(True, doc="freeze pretrained conv trunks")
 
 
 @dataclass(frozen=True)
 class SACConfig:
     """SAC with RLPD's recipe: critic ensemble + LayerNorm, REDQ min over a random subset, auto entropy."""
 
-    hidden_width: int = 256
-    hidden_layers: int = 2
-    num_critics: int = 10
-    critic_subset_size: int = 2  # REDQ: target = min over this many randomly chosen target critics
-    critic_layer_norm: bool = True
-    discount: float = 0.97  # SERL's choice for 10 Hz manipulation episodes
-    polyak_tau: float = 0.005  # target <- (1 - tau) target + tau online, every critic update
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    temperature_lr: float = 3e-4
-    initial_temperature: float = 0.01  # sparse 0/1 rewards: a large entropy bonus would swamp them (SERL)
-    target_entropy_per_action_dim: float = -0.5  # target entropy = this * continuous action dims (RLPD)
-    log_std_min: float = -5.0
-    log_std_max: float = 2.0
-    backup_entropy: bool = False  # subtract alpha * log pi in the target (SERL drops it for sparse rewards)
+    hidden_width: int = param(256, ge=1, doc="hidden units per layer of actor and critics")
+    hidden_layers: int = param(2, ge=1, doc="hidden layers of actor and critics")
+    num_critics: int = param(10, ge=1, doc="critic ensemble size")
+    critic_subset_size: int = param(2, ge=1, doc="REDQ: target = min over this many random target critics")
+    critic_layer_norm: bool = param(True, doc="LayerNorm after every critic hidden layer (RLPD)")
+    discount: float = param(0.97, gt=0.0, le=1.0, doc="per env step; 0.97 is SERL's for 10 Hz manipulation")
+    polyak_tau: float = param(0.005, gt=0.0, le=1.0, doc="target <- (1 - tau) target + tau online per update")
+    actor_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of the actor")
+    critic_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of critics (+ encoder, gripper critic)")
+    temperature_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of log alpha")
+    initial_temperature: float = param(0.01, gt=0.0, doc="alpha at start; small for sparse 0/1 rewards (SERL)")
+    target_entropy_per_action_dim: float = param(-0.5, doc="target entropy = this * continuous action dims")
+    log_std_min: float = param(-5.0, doc="actor log std lower bound")
+    log_std_max: float = param(2.0, doc="actor log std upper bound")
+    backup_entropy: bool = param(False, doc="subtract alpha log pi in the target (SERL drops it for sparse rewards)")
     # hybrid action (HIL-SERL): continuous arm + discrete gripper {close, stay, open} with a double-DQN critic
-    discrete_gripper: bool = False
-    gripper_change_penalty: float = 0.0  # subtracted from the reward whenever the gripper command changes
-    gripper_epsilon: float = 0.1  # exploration of the discrete gripper head while collecting data
+    discrete_gripper: bool = param(False, doc="hybrid action: last action entry is a close/stay/open index")
+    gripper_change_penalty: float = param(0.0, ge=0.0, doc="reward penalty whenever the gripper command changes")
+    gripper_epsilon: float = param(0.1, ge=0.0, le=1.0, doc="epsilon-greedy of the gripper head while collecting")
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    capacity_transitions: int = 1_000_000
+    capacity_transitions: int = param(1_000_000, ge=1, doc="most transitions per buffer")
     # frames (observations) stored once: next_obs of a transition is the obs of the next one; the frame ring
     # holds capacity + this fraction extra for the first observation of each episode
-    extra_frame_fraction: float = 0.1
-    online_fraction: float = 0.5  # RLPD symmetric sampling: half online, half prior (demos + interventions)
+    extra_frame_fraction: float = param(0.1, gt=0.0, le=1.0, doc="extra frame slots (episode starts)")
+    online_fraction: float = param(0.5, ge=0.0, le=1.0, doc="RLPD symmetric sampling: online share of a batch")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    task: str = "pick_cube"
-    reward: str = "sparse"
-    seed: int = 0
-    total_env_steps: int = 15_000
-    num_demos: int = 20
-    demo_noise_std: float = 0.1
-    pixels: bool = False
-    cameras: tuple[str, ...] = ("front", "wrist")
-    batch_size: int = 256
-    utd_ratio: int = 2  # gradient updates per env step (UTD); the last of each group also updates the actor
-    start_training_after_steps: int = 500  # online env steps collected (random actions) before updating
-    random_action_steps: int = 500
-    eval_every_env_steps: int = 1000
-    eval_episodes: int = 10
-    checkpoint_every_env_steps: int = 5000
-    log_every_env_steps: int = 250
-    # a scripted human (the expert) takes over with this probability per policy step, for this many steps;
-    # its transitions are interventions (online + prior buffers). 0 disables it.
-    intervention_prob_per_step: float = 0.0
-    intervention_steps: int = 10
-    rlif: bool = False  # RLIF: the reward is minus one on a human takeover, no task reward
-    rlif_takeover_reward: float = -1.0
-    device: str = "auto"  # "auto": cuda when available, else cpu
-    compile: bool = False  # torch.compile the update step
-    amp: bool = False  # bfloat16 autocast for the networks (CUDA)
+class AlgoConfig:
+    """The algorithm (SAC/RLPD) and its update-to-data schedule; the part a weights payload carries."""
+
+    batch_size: int = param(256, ge=1, doc="transitions per gradient update")
+    utd_ratio: int = param(2, ge=1, doc="gradient updates per env step; the last of each group updates the actor")
+    start_training_after_steps: int = param(500, ge=1, doc="online env steps before the first update")
+    device: str = param("auto", doc="auto (cuda when available) | cpu | cuda[:i]")
+    compile: bool = param(False, doc="torch.compile the loss computation")
+    amp: bool = param(False, doc="bfloat16 autocast for the networks (CUDA)")
     sac: SACConfig = field(default_factory=SACConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig(AlgoConfig):
+    """``robot-rl train``: one in-process run on a registered source (``task``) or a gymnasium id (``env``)."""
+
+    env: str = param("", doc="gymnasium env id (e.g. Pendulum-v1); empty: the registered source `task`")
+    task: str = param("pick_cube", doc="registered env source (the twin tasks: reach, pick_cube, peg_insert)")
+    reward: str = param("sparse", choices=("sparse", "dense"), doc="twin tasks: reward shape")
+    seed: int = param(0, ge=0, doc="seeds torch, numpy and the env episodes")
+    total_env_steps: int = param(15_000, ge=1, doc="env steps of the run")
+    num_demos: int = param(20, ge=0, doc="scripted-expert demo episodes into the prior buffer (0: none)")
+    demo_noise_std: float = param(0.1, ge=0.0, doc="action noise of the scripted expert")
+    demo_path: str = param("", doc="demos from a file (record-demos npz or plain transitions npz) instead")
+    pixels: bool = param(False, doc="learn from images/<camera> (+ state)")
+    cameras: tuple[str, ...] = param(("front", "wrist"), doc="cameras for pixels")
+    random_action_steps: int = param(500, ge=0, doc="uniform-random env steps at the start")
+    eval_every_env_steps: int = param(1000, ge=1, doc="env steps between evaluations")
+    eval_episodes: int = param(10, ge=1, doc="episodes per evaluation")
+    checkpoint_every_env_steps: int = param(5000, ge=1, doc="env steps between checkpoints")
+    log_every_env_steps: int = param(250, ge=1, doc="env steps between metric logs")
+    # a scripted human (the expert) takes over with this probability per policy step, for this many steps;
+    # its transitions are interventions (online + prior buffers). 0 disables it.
+    intervention_prob_per_step: float = param(0.0, ge=0.0, le=1.0, doc="per-step chance the scripted human takes over")
+    intervention_steps: int = param(10, ge=1, doc="steps per scripted takeover")
+    rlif: bool = param(False, doc="RLIF: the reward is takeover_reward on a human takeover, else 0")
+    rlif_takeover_reward: float = param(-1.0, doc="RLIF reward on a takeover")
+    preset: str = param("sparse_manipulation", doc="the named preset this config started from (recorded)")
+
+
+def algo_of(cfg) -> AlgoConfig:
+    """The :class:`AlgoConfig` part of a (derived) config."""
+    return AlgoConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(AlgoConfig)})
+
+
+# ---- presets: named dotted overrides of the defaults ---------------------------------------------------------
+PRESETS: dict[str, dict] = {
+    # the defaults: sparse 0/1 rewards, 10 Hz episodes, scripted demos (SERL / RLPD)
+    "sparse_manipulation": {},
+    # Stable-Baselines3 SAC's defaults (stable_baselines3/sac/sac.py: gamma 0.99, 2 critics without LayerNorm,
+    # ent_coef "auto" from 1.0, target entropy -dim(A), soft-Q target with entropy, train_freq 1 / gradient_steps
+    # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2])
+    "dense_control": {
+        "sac.discount": 0.99, "sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.critic_layer_norm": False,
+        "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
+        "sac.actor_lr": 3e-4, "sac.critic_lr": 3e-4, "sac.temperature_lr": 3e-4, "sac.hidden_width": 256,
+        "sac.hidden_layers": 2, "sac.log_std_min": -20.0, "sac.log_std_max": 2.0, "batch_size": 256, "utd_ratio": 1,
+        "start_training_after_steps": 100, "random_action_steps": 100, "num_demos": 0,
+    },
+}
+
+
+def preset(cls, name: str, overrides: dict | None = None, where: str = ""):
+    """``cls`` built from preset ``name`` then ``overrides`` (dotted names); keys a class lacks are skipped.
+    Raises :class:`ParameterError` (one line) for an unknown preset or a bad value."""
+    if name not in PRESETS:
+        raise ParameterError(f"{where}unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    from robot_rl.contract.params import flat_fields
+
+    known = {f.name for f in flat_fields(cls)}
+    values = {k: v for k, v in PRESETS[name].items() if k in known}
+    if "preset" in known:
+        values["preset"] = name
+    values.update(overrides or {})
+    return build(cls, values, where=where)

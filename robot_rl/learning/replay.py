@@ -20,8 +20,11 @@ ObsSpec = dict[str, tuple[tuple[int, ...], np.dtype]]
 
 
 def obs_spec_of(observation_space) -> ObsSpec:
-    """``{key: (shape, dtype)}`` from a gymnasium Dict space."""
-    return {k: (tuple(s.shape), np.dtype(s.dtype)) for k, s in observation_space.spaces.items()}
+    """``{key: (shape, dtype)}`` from a gymnasium Dict space; a Box is the ``state`` entry."""
+    spaces = getattr(observation_space, "spaces", None)
+    if isinstance(spaces, dict):
+        return {k: (tuple(s.shape), np.dtype(s.dtype)) for k, s in spaces.items()}
+    return {"state": (tuple(observation_space.shape), np.dtype(observation_space.dtype))}
 
 
 class ReplayBuffer:
@@ -160,8 +163,13 @@ class ReplayBuffer:
 
 
 def _torch_dtype(d: np.dtype) -> torch.dtype:
-    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32,
-            np.dtype(np.float64): torch.float32}[np.dtype(d)]
+    """Storage dtype: uint8 stays uint8 (images); every other numeric dtype (bool, ints, floats) is float32."""
+    d = np.dtype(d)
+    if d == np.uint8:
+        return torch.uint8
+    if d == np.bool_ or np.issubdtype(d, np.number):
+        return torch.float32
+    raise ValueError(f"observation dtype {d} is not numeric")
 
 
 def concat_batches(a: dict, b: dict) -> dict:

@@ -1,6 +1,9 @@
-"""SAC with RLPD's recipe, DrQ's pixels and HIL-SERL's hybrid gripper, in one file you can read top to bottom.
+"""The algorithm: SAC with RLPD's recipe, DrQ's pixels and HIL-SERL's hybrid gripper, in one file you can read
+top to bottom. It owns the critics, the optimiser and the ONE update-to-data loop (:meth:`SAC.update_block`, over a
+:class:`~robot_rl.learning.mixer.DataMixer`) used by the trainer, the ROS learner and the benches; the acting
+part is :class:`~robot_rl.learning.policy.Policy` (what ships to actors).
 
-One update (``SACAgent.update``) is fused into a single backward pass and a single optimiser step:
+One update (``SAC.update``) is fused into a single backward pass and a single optimiser step:
 
     x      = encode(aug(obs))                    # encoder trained through the critic loss only
     x'     = encode(aug(next_obs))   (no grad)
@@ -20,17 +23,16 @@ Nothing here calls ``.item()``: metrics are returned as tensors and only read wh
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robot_rl.learning.config import EncoderConfig, SACConfig
-from robot_rl.learning.networks import (GRIPPER_STAY, NUM_GRIPPER_ACTIONS, CriticEnsemble, GripperCritic,
-                                      PixelEncoder, TanhGaussianActor, random_shift)
-
-STATE_STD_FLOOR = 0.1  # normalisation never divides by less than this (features constant in the demos)
+from robot_rl.learning.config import AlgoConfig, EncoderConfig, SACConfig
+from robot_rl.learning.networks import GRIPPER_STAY, NUM_GRIPPER_ACTIONS, CriticEnsemble, GripperCritic, random_shift
+from robot_rl.learning.policy import STATE_STD_FLOOR, Policy  # noqa: F401 (re-exported)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -39,39 +41,25 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-class SACAgent(nn.Module):
-    def __init__(self, state_dim: int, action_dim: int, cfg: SACConfig, cameras: tuple[str, ...] = (),
-                 encoder_cfg: EncoderConfig | None = None, image_size_px: int = 128,
-                 device: str | torch.device = "cpu", amp: bool = False, compile: bool = False):
-        super().__init__()
-        self.cfg = cfg
-        self.cameras = tuple(cameras)
-        self.encoder_cfg = encoder_cfg or EncoderConfig()
-        self.action_dim = action_dim  # as the env sees it (7); the gripper is one discrete entry if hybrid
-        self.arm_dim = action_dim - 1 if cfg.discrete_gripper else action_dim
-        self.device = torch.device(device)
-        self.amp = amp
-        self.register_buffer("state_mean", torch.zeros(state_dim))
-        self.register_buffer("state_std", torch.ones(state_dim))
+class SAC(nn.Module):
+    """Critics + targets + temperature + one optimiser around a :class:`Policy` (``self.policy``)."""
 
-        if self.cameras:
-            self.encoder = PixelEncoder(self.cameras, state_dim, self.encoder_cfg, image_size_px)
-            feat_dim = self.encoder.out_dim
-        else:
-            self.encoder = None
-            feat_dim = state_dim
-        self.actor = TanhGaussianActor(feat_dim, self.arm_dim, cfg.hidden_width, cfg.hidden_layers,
-                                       cfg.log_std_min, cfg.log_std_max)
-        self.critic = CriticEnsemble(feat_dim + self.arm_dim, cfg.hidden_width, cfg.hidden_layers,
-                                     cfg.num_critics, cfg.critic_layer_norm)
+    def __init__(self, obs_spec: dict, action_dim: int, cfg: AlgoConfig, device: str | torch.device | None = None,
+                 use_cameras: bool = True):
+        super().__init__()
+        self.algo_cfg = cfg
+        self.cfg = cfg.sac
+        self.device = pick_device(cfg.device) if device is None else torch.device(device)
+        self.amp = cfg.amp
+        self.policy = Policy(obs_spec, action_dim, cfg, use_cameras=use_cameras)
+        s, feat_dim, arm_dim = cfg.sac, self.policy.feature_dim, self.policy.arm_dim
+        self.critic = CriticEnsemble(feat_dim + arm_dim, s.hidden_width, s.hidden_layers, s.num_critics,
+                                     s.critic_layer_norm)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(cfg.initial_temperature))))
-        self.target_entropy = cfg.target_entropy_per_action_dim * self.arm_dim
-        if cfg.discrete_gripper:
-            self.gripper_critic = GripperCritic(feat_dim, cfg.hidden_width, cfg.hidden_layers)
-            self.gripper_target = copy.deepcopy(self.gripper_critic).requires_grad_(False)
-        else:
-            self.gripper_critic = self.gripper_target = None
+        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(s.initial_temperature))))
+        self.target_entropy = s.target_entropy_per_action_dim * arm_dim
+        self.gripper_target = copy.deepcopy(self.policy.gripper_critic).requires_grad_(False) \
+            if s.discrete_gripper else None
         self.to(self.device)
 
         critic_params = list(self.critic.parameters())
@@ -80,14 +68,23 @@ class SACAgent(nn.Module):
         if self.gripper_critic is not None:
             critic_params += list(self.gripper_critic.parameters())
         groups = [
-            {"params": critic_params, "lr": cfg.critic_lr},
-            {"params": list(self.actor.parameters()), "lr": cfg.actor_lr},
-            {"params": [self.log_alpha], "lr": cfg.temperature_lr},
+            {"params": critic_params, "lr": s.critic_lr},
+            {"params": list(self.actor.parameters()), "lr": s.actor_lr},
+            {"params": [self.log_alpha], "lr": s.temperature_lr},
         ]
         # one optimiser for everything: one (fused) kernel launch sequence per step instead of three
         self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
         self._online_target_pairs = self._target_pairs()
-        self._loss_fn = torch.compile(self._losses) if compile else self._losses
+        self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+
+    # the policy's parts, by their usual names
+    actor = property(lambda self: self.policy.actor)
+    encoder = property(lambda self: self.policy.encoder)
+    gripper_critic = property(lambda self: self.policy.gripper_critic)
+    cameras = property(lambda self: self.policy.cameras)
+    action_dim = property(lambda self: self.policy.action_dim)
+    arm_dim = property(lambda self: self.policy.arm_dim)
+    encoder_cfg = property(lambda self: self.algo_cfg.encoder)
 
     def _target_pairs(self):
         online = list(self.critic.parameters())
@@ -97,42 +94,21 @@ class SACAgent(nn.Module):
             target += list(self.gripper_target.parameters())
         return online, target
 
-    # ---- observations ----------------------------------------------------------------------------------
+    # ---- observations and acting (the policy's) ----------------------------------------------------------
     def set_state_normalization(self, states: np.ndarray) -> None:
-        """Fix the state normalisation from prior data (e.g. the demos); saved with the checkpoint."""
-        s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=self.device)
-        self.state_mean.copy_(s.mean(0))
-        self.state_std.copy_(s.std(0).clamp_min(STATE_STD_FLOOR) if len(s) > 1 else torch.ones_like(s[0]))
+        self.policy.set_state_normalization(states)
 
     def encode(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        state = (obs["state"] - self.state_mean) / self.state_std
-        if self.encoder is None:
-            return state
-        return self.encoder({**obs, "state": state})
+        return self.policy.encode(obs)
+
+    def act(self, obs, deterministic: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
+        return self.policy.act(obs, deterministic=deterministic, rng=rng)
 
     def augment(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if not self.cameras:
             return obs
         pad = self.encoder_cfg.augment_pad_px
         return {k: (random_shift(v, pad) if k.startswith("images/") else v) for k, v in obs.items()}
-
-    # ---- acting ----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-        """Action for one env observation, float32 in the env's convention (hybrid: gripper index as float)."""
-        t = {k: torch.as_tensor(np.asarray(v))[None].to(self.device) for k, v in obs.items()
-             if k == "state" or k.startswith("images/")}
-        with self._autocast():
-            x = self.encode(t)
-            a, _ = self.actor(x, deterministic=deterministic)
-        a = a[0].float().cpu().numpy()
-        if self.gripper_critic is None:
-            return a.astype(np.float32)
-        g = int(self.gripper_critic(x).argmax(-1)[0])
-        if not deterministic and rng is not None and rng.random() < self.cfg.gripper_epsilon:
-            g = int(rng.integers(NUM_GRIPPER_ACTIONS))
-        return np.concatenate([a, [float(g)]]).astype(np.float32)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -197,6 +173,25 @@ class SACAgent(nn.Module):
             torch._foreach_lerp_(target, online, self.cfg.polyak_tau)
         return {**{k: v.detach() for k, v in terms.items()}, **stats}
 
+    def update_block(self, mixer) -> dict[str, torch.Tensor]:
+        """THE update-to-data loop: ``utd_ratio`` critic updates on batches from ``mixer`` (online/prior mix), the
+        last of them also updating the actor and the temperature (RLPD). Call once per env step collected."""
+        n = self.algo_cfg.utd_ratio
+        metrics: dict = {}
+        for g in range(n):
+            metrics = self.update(mixer.sample(), update_actor=(g == n - 1))
+        return metrics
+
+
+
+def SACAgent(state_dim: int, action_dim: int, cfg: SACConfig, cameras: tuple[str, ...] = (),
+             encoder_cfg: EncoderConfig | None = None, image_size_px: int = 128, device: str | torch.device = "cpu",
+             amp: bool = False, compile: bool = False) -> SAC:
+    """A :class:`SAC` from dimensions (a state vector of ``state_dim`` + ``cameras`` of ``image_size_px``)."""
+    spec = {"state": ((state_dim,), np.dtype(np.float32))}
+    spec.update({f"images/{c}": ((image_size_px, image_size_px, 3), np.dtype(np.uint8)) for c in cameras})
+    algo = dataclasses.replace(AlgoConfig(), sac=cfg, encoder=encoder_cfg or EncoderConfig(), amp=amp, compile=compile)
+    return SAC(spec, action_dim, algo, device=device)
 
 def _fast_adam_kwargs(device: torch.device) -> dict:
     """Fused Adam where this torch has it for the device (CPU since 2.4, CUDA), else foreach."""
