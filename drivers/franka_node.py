@@ -1,31 +1,35 @@
-"""ROS 2 node for the Franka arm driver: translates the DESIGN.md arm topics to :class:`robot_rl.drivers.franka.FrankaArm`.
+"""ROS 2 node for the Franka arm driver: translates the arm contract (``robot_rl.contract.topics.ARM``) to
+:class:`robot_rl.drivers.franka.FrankaArm`.
 
     python -m robot_rl.drivers.franka_node --ros-args -p robot_ip:=172.16.0.2
 
-Publishes (sensor-data QoS: best effort, shallow) ``/arm/joint_states``, ``/arm/ee_pose``, ``/arm/ee_wrench``,
-``/arm/gripper/state`` at ``publish_hz``; ``/arm/driver_status`` (std_msgs/String, JSON, reliable) at
-``status_hz``. Subscribes (reliable) ``/arm/target_pose``, ``/arm/gripper/command``, and ``/arm/estop``
-(reliable + transient local: latched; ``True`` engages, ``False`` releases nothing). Services (std_srvs/Trigger):
-``/arm/reset`` (move to the reset posture; refused while a fault or the e-stop is latched) and ``/arm/recover``
-(explicit error recovery: clears a reflex/fault and the e-stop latch; refused while the last ``/arm/estop``
-message is still ``True``). Every name is a parameter. Exit code 2 with a one-line error when no robot answers.
+Every name is relative (a launch namespace moves it) and a parameter ``topics.<key>``. Publishes (sensor QoS:
+best effort, shallow) ``arm/joint_states``, ``arm/ee_pose``, ``arm/ee_wrench``, ``arm/gripper/state`` at
+``publish_hz``; ``arm/status`` (std_msgs/String, JSON, latched) at ``status_hz``. Subscribes (reliable)
+``arm/target_pose``, ``arm/gripper/command``, and ``arm/estop`` (every publisher QoS is heard, a latched e-stop
+too; ``True`` engages, ``False`` releases nothing). Services (std_srvs/Trigger): ``arm/reset`` (move to the reset
+posture; refused while a fault or the e-stop is latched) and ``arm/recover`` (explicit error recovery: clears a
+reflex/fault and the e-stop latch; refused while the last ``arm/estop`` message is still ``True``). Parameters:
+:class:`FrankaNodeParams` (ranges checked). Exit code 2 with a one-line error on a bad parameter or when no robot
+answers.
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 
-import rclpy
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import InvalidParameterTypeException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract import topics as T
+from robot_rl.contract.params import ParameterError, param
 from robot_rl.controllers.filtered_loop import FiltersConfig
 from robot_rl.controllers.safety import SafetyConfig
 from robot_rl.controllers.watchdog import ArmWatchdogConfig
@@ -40,9 +44,6 @@ from robot_rl.drivers.franka import (
     rot_to_quat_xyzw,
 )
 
-COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
 _d = FrankaArmConfig()
 _s = SafetyConfig()
 _c = CollisionBehaviorConfig()
@@ -50,76 +51,87 @@ _g = GripperConfig()
 _r = ResetMotionConfig()
 
 
+@dataclass(frozen=True)
+class FrankaNodeParams:
+    """The node's ROS parameters; defaults from the driver's configs. Bounds: Franka's datasheet (max Cartesian
+    speed 1.7 m/s; Franka Hand continuous force 70 N, 140 N peak) and libfranka's torque rate limit (1000 Nm/s,
+    ``rate_limiting.h``)."""
+
+    robot_ip: str = param(_d.robot_ip, doc="FCI address")
+    realtime: str = param(_d.realtime, choices=("enforce", "ignore"), doc="ignore for simulators")
+    connect_timeout_s: float = param(_d.connect_timeout_s, gt=0, le=120)
+    frame_id: str = param("base", doc="frame of poses and wrenches; targets in another frame are ignored")
+    publish_hz: float = param(200.0, gt=0, le=1000, doc="state topics rate")
+    status_hz: float = param(10.0, gt=0, le=100, doc="arm/status rate")
+    target_timeout_s: float = param(ArmWatchdogConfig().target_timeout_s, gt=0, le=10,
+                                    doc="watchdog: a target older than this -> hold")
+    workspace_min_m: tuple[float, ...] = param(_s.workspace_min_m, doc="target box, base frame (x, y, z)")
+    workspace_max_m: tuple[float, ...] = param(_s.workspace_max_m, doc="target box, base frame (x, y, z)")
+    max_ee_speed_m_per_s: float = param(_s.max_ee_speed_m_per_s, gt=0, le=1.7)
+    torque_rate_limit_nm_per_s: float = param(_s.torque_rate_limit_nm_per_s, gt=0, le=1000)
+    filters_enabled: bool = param(True, doc="safety + passivity filters on the commanded torque")
+    lower_torque_thresholds_nm: tuple[float, ...] = param(_c.lower_torque_thresholds_nm, ge=0)
+    upper_torque_thresholds_nm: tuple[float, ...] = param(_c.upper_torque_thresholds_nm, ge=0)
+    lower_force_thresholds_n_nm: tuple[float, ...] = param(_c.lower_force_thresholds_n_nm, ge=0)
+    upper_force_thresholds_n_nm: tuple[float, ...] = param(_c.upper_force_thresholds_n_nm, ge=0)
+    gripper_enabled: bool = param(_g.enabled)
+    gripper_speed_m_per_s: float = param(_g.speed_m_per_s, gt=0, le=0.2)
+    gripper_grasp_force_n: float = param(_g.grasp_force_n, gt=0, le=140)
+    reset_q_rad: tuple[float, ...] = param(_r.q_rad, doc="reset posture, 7 joints")
+    joint_names: tuple[str, ...] = param(JOINT_NAMES, doc="7 names for arm/joint_states")
+
+
+_LENGTHS = {"workspace_min_m": 3, "workspace_max_m": 3, "lower_torque_thresholds_nm": 7,
+            "upper_torque_thresholds_nm": 7, "lower_force_thresholds_n_nm": 6, "upper_force_thresholds_n_nm": 6,
+            "reset_q_rad": 7, "joint_names": 7}
+
+
+def arm_config(p: FrankaNodeParams) -> FrankaArmConfig:
+    safety = SafetyConfig(workspace_min_m=p.workspace_min_m, workspace_max_m=p.workspace_max_m,
+                          max_ee_speed_m_per_s=p.max_ee_speed_m_per_s,
+                          torque_rate_limit_nm_per_s=p.torque_rate_limit_nm_per_s)
+    return FrankaArmConfig(
+        robot_ip=p.robot_ip, realtime=p.realtime, connect_timeout_s=p.connect_timeout_s,
+        filters=FiltersConfig(enabled=p.filters_enabled, safety=safety),
+        watchdog=ArmWatchdogConfig(target_timeout_s=p.target_timeout_s),
+        collision=CollisionBehaviorConfig(p.lower_torque_thresholds_nm, p.upper_torque_thresholds_nm,
+                                          p.lower_force_thresholds_n_nm, p.upper_force_thresholds_n_nm),
+        gripper=GripperConfig(enabled=p.gripper_enabled, speed_m_per_s=p.gripper_speed_m_per_s,
+                              grasp_force_n=p.gripper_grasp_force_n),
+        reset=ResetMotionConfig(q_rad=p.reset_q_rad),
+    )
+
+
 class FrankaNode(Node):
     def __init__(self, arm: FrankaArm | None = None):
         super().__init__("franka")
-        p = self.declare_parameter
-        p("robot_ip", _d.robot_ip)
-        p("realtime", _d.realtime)  # "enforce" | "ignore" (simulators)
-        p("connect_timeout_s", _d.connect_timeout_s)
-        p("frame_id", "base")
-        p("publish_hz", 200.0)
-        p("status_hz", 10.0)
-        p("target_timeout_s", ArmWatchdogConfig().target_timeout_s)
-        p("workspace_min_m", list(_s.workspace_min_m))
-        p("workspace_max_m", list(_s.workspace_max_m))
-        p("max_ee_speed_m_per_s", _s.max_ee_speed_m_per_s)
-        p("torque_rate_limit_nm_per_s", _s.torque_rate_limit_nm_per_s)
-        p("filters_enabled", True)
-        p("lower_torque_thresholds_nm", list(_c.lower_torque_thresholds_nm))
-        p("upper_torque_thresholds_nm", list(_c.upper_torque_thresholds_nm))
-        p("lower_force_thresholds_n_nm", list(_c.lower_force_thresholds_n_nm))
-        p("upper_force_thresholds_n_nm", list(_c.upper_force_thresholds_n_nm))
-        p("gripper_enabled", _g.enabled)
-        p("gripper_speed_m_per_s", _g.speed_m_per_s)
-        p("gripper_grasp_force_n", _g.grasp_force_n)
-        p("reset_q_rad", list(_r.q_rad))
-        p("joint_names", list(JOINT_NAMES))
-        for name, default in (("joint_states_topic", "/arm/joint_states"), ("ee_pose_topic", "/arm/ee_pose"),
-                              ("ee_wrench_topic", "/arm/ee_wrench"), ("target_pose_topic", "/arm/target_pose"),
-                              ("gripper_command_topic", "/arm/gripper/command"),
-                              ("gripper_state_topic", "/arm/gripper/state"), ("estop_topic", "/arm/estop"),
-                              ("status_topic", "/arm/driver_status"), ("reset_service", "/arm/reset"),
-                              ("recover_service", "/arm/recover")):
-            p(name, default)
-        g = lambda n: self.get_parameter(n).value  # noqa: E731
-        self.frame_id = g("frame_id")
-        self.joint_names = list(g("joint_names"))
-        if len(self.joint_names) != 7:
-            raise ValueError(f"joint_names must name 7 joints, got {self.joint_names!r}")
-        if arm is None:
-            safety = SafetyConfig(workspace_min_m=tuple(g("workspace_min_m")), workspace_max_m=tuple(g("workspace_max_m")),
-                                  max_ee_speed_m_per_s=float(g("max_ee_speed_m_per_s")),
-                                  torque_rate_limit_nm_per_s=float(g("torque_rate_limit_nm_per_s")))
-            cfg = FrankaArmConfig(
-                robot_ip=g("robot_ip"), realtime=g("realtime"), connect_timeout_s=float(g("connect_timeout_s")),
-                filters=FiltersConfig(enabled=bool(g("filters_enabled")), safety=safety),
-                watchdog=ArmWatchdogConfig(target_timeout_s=float(g("target_timeout_s"))),
-                collision=CollisionBehaviorConfig(
-                    tuple(g("lower_torque_thresholds_nm")), tuple(g("upper_torque_thresholds_nm")),
-                    tuple(g("lower_force_thresholds_n_nm")), tuple(g("upper_force_thresholds_n_nm"))),
-                gripper=GripperConfig(enabled=bool(g("gripper_enabled")), speed_m_per_s=float(g("gripper_speed_m_per_s")),
-                                      grasp_force_n=float(g("gripper_grasp_force_n"))),
-                reset=ResetMotionConfig(q_rad=tuple(g("reset_q_rad"))),
-            )
-            arm = FrankaArm(cfg)
-        self.arm = arm
+        self.params = p = rn.declare_config(self, FrankaNodeParams)
+        for name, n in _LENGTHS.items():
+            if len(getattr(p, name)) != n:
+                raise ParameterError(f"{self.get_name()}: parameter {name}={list(getattr(p, name))!r} is invalid: "
+                                     f"expected {n} values")
+        names = rn.topic_names(self, {**T.ARM, **T.ARM_DRIVER})
+        self.frame_id = p.frame_id
+        self.joint_names = list(p.joint_names)
+        self.arm = arm if arm is not None else FrankaArm(arm_config(p))
         self.arm.start()
         self._estop_asserted = False
 
-        self.pub_joints = self.create_publisher(JointState, g("joint_states_topic"), qos_profile_sensor_data)
-        self.pub_pose = self.create_publisher(PoseStamped, g("ee_pose_topic"), qos_profile_sensor_data)
-        self.pub_wrench = self.create_publisher(WrenchStamped, g("ee_wrench_topic"), qos_profile_sensor_data)
-        self.pub_gripper = self.create_publisher(JointState, g("gripper_state_topic"), qos_profile_sensor_data)
-        self.pub_status = self.create_publisher(String, g("status_topic"), QoSProfile(depth=1))
-        self.create_subscription(PoseStamped, g("target_pose_topic"), self._on_target, COMMAND_QOS)
-        self.create_subscription(Float64, g("gripper_command_topic"), self._on_gripper, COMMAND_QOS)
-        self.create_subscription(Bool, g("estop_topic"), self._on_estop, LATCHED_QOS)
+        pub = lambda t, k, eps=T.ARM: self.create_publisher(t, names[k], rn.qos(eps[k].qos))  # noqa: E731
+        self.pub_joints = pub(JointState, "joint_states")
+        self.pub_pose = pub(PoseStamped, "ee_pose")
+        self.pub_wrench = pub(WrenchStamped, "ee_wrench")
+        self.pub_gripper = pub(JointState, "gripper_state")
+        self.pub_status = pub(String, "status", T.ARM_DRIVER)
+        self.create_subscription(PoseStamped, names["target_pose"], self._on_target, rn.qos(T.ARM["target_pose"].qos))
+        self.create_subscription(Float64, names["gripper_command"], self._on_gripper,
+                                 rn.qos(T.ARM["gripper_command"].qos))
+        rn.subscribe_safety(self, Bool, names["estop"], self._on_estop, T.SAFETY)
         slow = MutuallyExclusiveCallbackGroup()  # blocking service calls must not stall the publishers
-        self.create_service(Trigger, g("reset_service"), self._on_reset, callback_group=slow)
-        self.create_service(Trigger, g("recover_service"), self._on_recover, callback_group=slow)
-        self.create_timer(1.0 / float(g("publish_hz")), self._publish_state)
-        self.create_timer(1.0 / float(g("status_hz")), self._publish_status)
+        self.create_service(Trigger, names["reset"], self._on_reset, callback_group=slow)
+        self.create_service(Trigger, names["recover"], self._on_recover, callback_group=slow)
+        self.create_timer(1.0 / p.publish_hz, self._publish_state)
+        self.create_timer(1.0 / p.status_hz, self._publish_status)
         self._last_tick = -1
 
     # ---- inputs ------------------------------------------------------------------------------------------
@@ -128,9 +140,9 @@ class FrankaNode(Node):
             self.get_logger().warn(f"target in frame {msg.header.frame_id!r} ignored: expected {self.frame_id!r}",
                                    throttle_duration_sec=1.0)
             return
-        p, o = msg.pose.position, msg.pose.orientation
+        pos, (w, x, y, z) = rn.pose_of(msg)
         try:
-            self.arm.set_target_quat((p.x, p.y, p.z), (o.x, o.y, o.z, o.w))
+            self.arm.set_target_quat(pos, (x, y, z, w))
         except ValueError as e:
             self.get_logger().warn(f"target ignored: {e}", throttle_duration_sec=1.0)
 
@@ -141,9 +153,11 @@ class FrankaNode(Node):
             self.get_logger().warn(f"gripper command ignored: {e}", throttle_duration_sec=1.0)
 
     def _on_estop(self, msg: Bool) -> None:
-        self._estop_asserted = bool(msg.data)
+        # subscribe_safety: a reliable publisher's message may arrive once per subscription (idempotent here)
+        was, self._estop_asserted = self._estop_asserted, bool(msg.data)
         if msg.data:
-            self.get_logger().error("e-stop received: holding position (latched; /arm/recover to clear)")
+            if not was:
+                self.get_logger().error("e-stop received: holding position (latched; the recover service clears it)")
             self.arm.estop()
 
     def _on_reset(self, _req, res):
@@ -173,33 +187,15 @@ class FrankaNode(Node):
             return
         self._last_tick = s.ticks
         stamp = self.get_clock().now().to_msg()
-        js = JointState()
-        js.header.stamp = stamp
+        js = rn.joint_state_msg(stamp, self.joint_names, s.q, s.dq, s.tau_measured_nm)
         js.header.frame_id = self.frame_id
-        js.name = self.joint_names
-        js.position, js.velocity, js.effort = s.q.tolist(), s.dq.tolist(), s.tau_measured_nm.tolist()
         self.pub_joints.publish(js)
-        ps = PoseStamped()
-        ps.header.stamp = stamp
-        ps.header.frame_id = self.frame_id
-        ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(v) for v in s.ee_pos)
-        qx, qy, qz, qw = (float(v) for v in rot_to_quat_xyzw(s.ee_rot))
-        ps.pose.orientation.x, ps.pose.orientation.y, ps.pose.orientation.z, ps.pose.orientation.w = qx, qy, qz, qw
-        self.pub_pose.publish(ps)
-        w = WrenchStamped()
-        w.header.stamp = stamp
-        w.header.frame_id = self.frame_id
-        f = [float(v) for v in s.ee_wrench]
-        w.wrench.force.x, w.wrench.force.y, w.wrench.force.z = f[:3]
-        w.wrench.torque.x, w.wrench.torque.y, w.wrench.torque.z = f[3:]
-        self.pub_wrench.publish(w)
+        qx, qy, qz, qw = rot_to_quat_xyzw(s.ee_rot)
+        self.pub_pose.publish(rn.pose_msg(stamp, self.frame_id, s.ee_pos, (qw, qx, qy, qz)))
+        self.pub_wrench.publish(rn.wrench_msg(stamp, self.frame_id, s.ee_wrench))
         width = self.arm.gripper_width_m()
         if width is not None:
-            gs = JointState()
-            gs.header.stamp = stamp
-            gs.name = ["gripper_width"]
-            gs.position = [float(width)]
-            self.pub_gripper.publish(gs)
+            self.pub_gripper.publish(rn.joint_state_msg(stamp, ["gripper_width"], [width]))
 
     def _publish_status(self) -> None:
         self.pub_status.publish(String(data=json.dumps(self.arm.telemetry())))
@@ -209,25 +205,14 @@ class FrankaNode(Node):
         super().destroy_node()
 
 
+def _spin(node) -> None:
+    ex = MultiThreadedExecutor(num_threads=2)  # the blocking services get their own thread
+    ex.add_node(node)
+    ex.spin()
+
+
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FrankaNode()
-        ex = MultiThreadedExecutor(num_threads=2)
-        ex.add_node(node)
-        ex.spin()
-    except (FrankaError, ValueError, InvalidParameterTypeException) as e:
-        print(f"franka_node: {e}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return rn.run_node(FrankaNode, "franka_node", args, spin=_spin, errors=(FrankaError, ValueError))
 
 
 if __name__ == "__main__":

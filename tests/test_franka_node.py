@@ -1,7 +1,8 @@
-"""franka_node over real DDS: franky-sim server, the node and this test's client in three processes. The test
-drives the arm to a target through /arm/target_pose, sees it on /arm/ee_pose, the watchdog hold on
-/arm/driver_status, the gripper through /arm/gripper/*, /arm/reset, the latched /arm/estop (reset refused
-after it), and a clean SIGINT shutdown."""
+"""franka_node over real DDS: franky-sim server, the node and this test's client in three processes. The node runs
+under a launch namespace (/right): the test drives the arm to a target through /right/arm/target_pose, sees it on
+/right/arm/ee_pose, the watchdog hold on /right/arm/status, the gripper through /right/arm/gripper/*,
+/right/arm/reset, the latched /right/arm/estop (reset refused after it), and a clean SIGINT shutdown. Names come
+from the contract (robot_rl.contract.topics), resolved under the namespace."""
 from __future__ import annotations
 
 import json
@@ -24,10 +25,16 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from robot_rl.contract import topics as T  # noqa: E402
 from robot_rl.drivers.franky_sim_peer import FrankySimServer  # noqa: E402
 from tests.test_franka import SIM_START_Q, free_loopback_host  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NS = "/right"
+
+
+def _name(key: str, group=T.ARM) -> str:
+    return f"{NS}/{group[key].name}"
 
 
 @pytest.fixture
@@ -41,7 +48,8 @@ def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
         q = "[" + ",".join(f"{v:.7f}" for v in SIM_START_Q) + "]"
         node = subprocess.Popen(
             [sys.executable, "-m", "robot_rl.drivers.franka_node", "--ros-args", "-p", f"robot_ip:={server.host}",
-             "-p", "realtime:=ignore", "-p", f"reset_q_rad:={q}", "-p", "target_timeout_s:=0.2"],
+             "-p", "realtime:=ignore", "-p", f"reset_q_rad:={q}", "-p", "target_timeout_s:=0.2",
+             "-r", f"__ns:={NS}"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         ctx = rclpy.Context()
         rclpy.init(context=ctx, domain_id=domain_id)
@@ -49,20 +57,20 @@ def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
         ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
         ex.add_node(client)
         got: dict = {}
-        client.create_subscription(PoseStamped, "/arm/ee_pose", lambda m: got.__setitem__("pose", m),
+        client.create_subscription(PoseStamped, _name("ee_pose"), lambda m: got.__setitem__("pose", m),
                                    qos_profile_sensor_data)
-        client.create_subscription(JointState, "/arm/joint_states", lambda m: got.__setitem__("joints", m),
+        client.create_subscription(JointState, _name("joint_states"), lambda m: got.__setitem__("joints", m),
                                    qos_profile_sensor_data)
-        client.create_subscription(JointState, "/arm/gripper/state", lambda m: got.__setitem__("gripper", m),
+        client.create_subscription(JointState, _name("gripper_state"), lambda m: got.__setitem__("gripper", m),
                                    qos_profile_sensor_data)
-        client.create_subscription(String, "/arm/driver_status",
+        client.create_subscription(String, _name("status", T.ARM_DRIVER),
                                    lambda m: got.__setitem__("status", json.loads(m.data)), QoSProfile(depth=1))
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub_target = client.create_publisher(PoseStamped, "/arm/target_pose", reliable)
-        pub_grip = client.create_publisher(Float64, "/arm/gripper/command", reliable)
-        pub_estop = client.create_publisher(Bool, "/arm/estop", QoSProfile(
+        pub_target = client.create_publisher(PoseStamped, _name("target_pose"), reliable)
+        pub_grip = client.create_publisher(Float64, _name("gripper_command"), reliable)
+        pub_estop = client.create_publisher(Bool, _name("estop"), QoSProfile(
             depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        reset = client.create_client(Trigger, "/arm/reset")
+        reset = client.create_client(Trigger, _name("reset"))
 
         def spin_until(pred, timeout_s, what):
             deadline = time.monotonic() + timeout_s
@@ -134,3 +142,15 @@ def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
             rclpy.shutdown(context=ctx)
         out = node.stdout.read()
         assert rc == 0, out
+
+
+def test_bad_parameter_is_one_line_and_exit_code_2_before_connecting(domain_id):
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "robot_rl.drivers.franka_node", "--ros-args", "-p", "publish_hz:=0",
+                        "-p", "robot_ip:=127.0.0.1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "franka_node: franka: parameter publish_hz=0 is invalid: expected a finite number > 0 and <= 1000"]
+    r = subprocess.run([sys.executable, "-m", "robot_rl.drivers.franka_node", "--ros-args", "-p",
+                        "reset_q_rad:=[0.0, 1.0]"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "reset_q_rad=[0.0, 1.0] is invalid: expected 7 values" in r.stderr
