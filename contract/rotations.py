@@ -76,6 +76,15 @@ def rotvec_to_mat(v) -> np.ndarray:
                      [z * x * t - y * s, z * y * t + x * s, c + z * z * t]])
 
 
+def rotvec_to_quat(v) -> np.ndarray:
+    """(w, x, y, z) of rotation vector ``v`` (axis * angle, rad): (cos(angle/2), axis sin(angle/2))."""
+    v = np.asarray(v, dtype=float).reshape(3)
+    th = math.sqrt(float(v @ v))
+    if th < 1e-12:
+        return np.array([1.0, 0.0, 0.0, 0.0])
+    return np.concatenate([[math.cos(th / 2)], v * (math.sin(th / 2) / th)])
+
+
 def mat_to_rotvec(r) -> np.ndarray:
     """Rotation vector (axis * angle, angle in [0, pi]) of a rotation matrix."""
     r = np.asarray(r, dtype=float)

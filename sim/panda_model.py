@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.contract.rotations import rotvec_to_quat
+
 # Modified DH (a_{i-1} [m], d_i [m], alpha_{i-1} [rad]) for joints 1..7, then the flange (d = 0.107 m).
 PANDA_DH: tuple[tuple[float, float, float], ...] = (
     (0.0, 0.333, 0.0),
@@ -71,10 +73,6 @@ def _fmt(v) -> str:
     return " ".join(f"{float(x):.6g}" for x in v)
 
 
-def _rotx_quat(alpha: float) -> tuple[float, float, float, float]:
-    return (math.cos(alpha / 2), math.sin(alpha / 2), 0.0, 0.0)
-
-
 @dataclass(frozen=True)
 class ArmModelConfig:
     """Parameters of the generated arm model (not of the robot: those are the published constants above)."""
@@ -95,7 +93,7 @@ def _link_body(i: int, inner: str) -> str:
     mass, com, diag = PANDA_INERTIAL[i]
     (frm, r) = _LINK_CAPSULES[i]
     return (
-        f'<body name="link{i}" pos="{_fmt(pos)}" quat="{_fmt(_rotx_quat(alpha))}">'
+        f'<body name="link{i}" pos="{_fmt(pos)}" quat="{_fmt(rotvec_to_quat((alpha, 0.0, 0.0)))}">'
         f'<inertial pos="{_fmt(com)}" mass="{mass}" diaginertia="{_fmt(diag)}"/>'
         f'<joint name="joint{i}" range="{PANDA_Q_MIN_RAD[i-1]} {PANDA_Q_MAX_RAD[i-1]}" class="arm"/>'
         f'<geom fromto="{_fmt(frm)}" size="{r}" class="link"/>'
@@ -117,7 +115,7 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "") -> tuple
       <geom type="box" contype="2" conaffinity="1" friction="{cfg.finger_friction} 0.01 0.001" condim="4" solref="0.004 1" rgba="0.2 0.2 0.2 1" group="1"/>
     </default>"""
     hand = f"""
-      <body name="hand" pos="0 0 {PANDA_FLANGE_D_M}" quat="{_fmt((math.cos(-math.pi/8), 0, 0, math.sin(-math.pi/8)))}">
+      <body name="hand" pos="0 0 {PANDA_FLANGE_D_M}" quat="{_fmt(rotvec_to_quat((0.0, 0.0, -math.pi / 4)))}">
         <inertial pos="-0.01 0 0.03" mass="{PANDA_HAND_MASS_KG}" diaginertia="0.001 0.0025 0.0017"/>
         <geom type="box" size="0.025 0.1 0.025" pos="0 0 0.03" class="link" rgba="0.92 0.92 0.95 1"/>
         <site name="tcp" pos="0 0 {PANDA_TCP_OFFSET_M}" size="0.005" rgba="1 0 0 0.5" group="3"/>

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from robot_rl.contract.rotations import quat_mul, rotvec_to_quat
+
 
 @dataclass(frozen=True)
 class DomainRandomizationConfig:
@@ -67,8 +69,5 @@ class DomainRandomizer:
             for i in range(m.ncam):
                 axis = rng.normal(size=3)
                 axis /= np.linalg.norm(axis)
-                dq = np.empty(4)
-                mujoco.mju_axisAngle2Quat(dq, axis, rng.uniform(-c.camera_rot_jitter_rad, c.camera_rot_jitter_rad))
-                q = np.empty(4)
-                mujoco.mju_mulQuat(q, self.cam_quat0[i], dq)
-                m.cam_quat[i] = q
+                dq = rotvec_to_quat(axis * rng.uniform(-c.camera_rot_jitter_rad, c.camera_rot_jitter_rad))
+                m.cam_quat[i] = quat_mul(self.cam_quat0[i], dq)

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from robot_rl.contract.arm import ARM_TASKS, ArmTaskIO
+from robot_rl.contract.rotations import mat_to_euler_zyx, quat_to_mat, rotvec_to_quat
 
 _IO = ArmTaskIO(n_task_features=0)  # the contract's defaults
 
@@ -157,15 +158,14 @@ class PickCubeTask(Task):
         yaw = rng.uniform(*c.cube_yaw_range_rad)
         a = self.cube_qadr
         data.qpos[a:a + 3] = (xy[0], xy[1], c.cube_half_size_m)
-        data.qpos[a + 3:a + 7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        data.qpos[a + 3:a + 7] = rotvec_to_quat((0.0, 0.0, yaw))
         data.qvel[self.cube_dadr:self.cube_dadr + 6] = 0.0
 
     def cube_pos(self, data) -> np.ndarray:
         return data.qpos[self.cube_qadr:self.cube_qadr + 3].copy()
 
     def cube_yaw(self, data) -> float:
-        w, x, y, z = data.qpos[self.cube_qadr + 3:self.cube_qadr + 7]
-        return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+        return mat_to_euler_zyx(quat_to_mat(data.qpos[self.cube_qadr + 3:self.cube_qadr + 7]))[2]
 
     def features(self, model, data, tcp_pos):
         p = self.cube_pos(data)

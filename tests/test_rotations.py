@@ -14,6 +14,7 @@ from robot_rl.contract.rotations import (
     quat_to_mat,
     rotation_angle,
     rotvec_to_mat,
+    rotvec_to_quat,
     wxyz_from_xyzw,
     xyzw_from_wxyz,
 )
@@ -69,7 +70,7 @@ def test_rotvec_round_trip_including_zero_and_angles_near_pi():
         assert rotation_angle(rotvec_to_mat(mat_to_rotvec(rotvec_to_mat(v))), rotvec_to_mat(v)) < 1e-6
 
 
-def test_rotvec_to_mat_matches_mujoco_axis_angle():
+def test_rotvec_to_mat_and_rotvec_to_quat_match_mujoco_axis_angle():
     rng = np.random.default_rng(4)
     for _ in range(100):
         axis = rng.normal(size=3)
@@ -78,6 +79,8 @@ def test_rotvec_to_mat_matches_mujoco_axis_angle():
         q = np.empty(4)
         mujoco.mju_axisAngle2Quat(q, axis, angle)
         np.testing.assert_allclose(rotvec_to_mat(axis * angle), quat_to_mat(q), atol=1e-12)
+        np.testing.assert_allclose(rotvec_to_quat(axis * angle), q, atol=1e-12)
+    np.testing.assert_array_equal(rotvec_to_quat(np.zeros(3)), [1, 0, 0, 0])
 
 
 def test_quat_mul_composes_like_matrix_products_and_like_mujoco():
