@@ -2,24 +2,25 @@
 
     python -m robot_rl.drivers.camera_node --ros-args -p name:=wrist -p driver:=realsense -p serial:=123456789012
 
-Publishes (sensor-data QoS: best effort, shallow) ``/camera/<name>/color/image_raw`` (sensor_msgs/Image,
-rgb8, cropped and resized to ``output_*_px``), ``/camera/<name>/color/camera_info`` (the intrinsics of that
-image) and, for a RealSense with depth, ``/camera/<name>/aligned_depth_to_color/image_raw`` (16UC1). Images
-are converted with numpy (no cv_bridge). Exit codes: 2 when the camera is not there (a clear one-line error),
-3 when it freezes past its recovery budget.
+Publishes (sensor QoS: best effort, shallow) ``camera/<name>/color/image_raw`` (sensor_msgs/Image, rgb8, cropped
+and resized to ``output_*_px``), ``camera/<name>/color/camera_info`` (the intrinsics of that image) and, for a
+RealSense with depth, ``camera/<name>/aligned_depth_to_color/image_raw`` (16UC1). Names are relative (a launch
+namespace moves them) and parameters ``topics.color``, ``topics.color_info``, ``topics.depth``. Images are
+converted with numpy (no cv_bridge). Exit codes: 2 on a bad parameter or when the camera is not there (a clear
+one-line error), 3 when it freezes past its recovery budget.
 """
 from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass
 
-import rclpy
-from rclpy.exceptions import InvalidParameterTypeException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract import topics as T
+from robot_rl.contract.params import ParameterError, param
 from robot_rl.drivers.camera_common import CameraError, CameraFrozenError, Frame
 from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
 from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig
@@ -28,72 +29,58 @@ EXIT_NOT_FOUND = 2
 EXIT_FROZEN = 3
 
 
-def image_msg(arr, encoding: str, frame_id: str, stamp) -> Image:
-    m = Image()
-    m.header.stamp = stamp
-    m.header.frame_id = frame_id
-    m.height, m.width = int(arr.shape[0]), int(arr.shape[1])
-    m.encoding = encoding
-    m.is_bigendian = 0
-    m.step = int(arr.strides[0])
-    m.data = arr.tobytes()
-    return m
+@dataclass(frozen=True)
+class CameraNodeParams:
+    name: str = param("front", doc="camera name: topics under camera/<name>")
+    driver: str = param("realsense", choices=("realsense", "opencv"))
+    # quote it on the command line (serial:="'0123'"), as with realsense-ros
+    serial: str = param("", doc="RealSense serial (empty: the only one)")
+    playback_file: str = param("", doc="a RealSense recording (.bag/.db3) instead of a device")
+    device: str = param("0", doc="OpenCV: an index or a path/URL")
+    width_px: int = param(640, gt=0, le=8192)
+    height_px: int = param(480, gt=0, le=8192)
+    fps: int = param(30, gt=0, le=1000)
+    depth_enabled: bool = param(True)
+    output_width_px: int = param(128, gt=0, le=8192)
+    output_height_px: int = param(128, gt=0, le=8192)
+    crop_xywh_px: tuple[int, ...] = param((0, 0, 0, 0), ge=0, doc="crop before resize; all zeros: centred square")
+    frame_timeout_ms: int = param(1000, gt=0, le=60000)
 
 
 def camera_info_msg(frame: Frame, frame_id: str, stamp) -> CameraInfo:
     i = frame.intrinsics
-    m = CameraInfo()
-    m.header.stamp = stamp
-    m.header.frame_id = frame_id
-    m.width, m.height = i.width, i.height
-    m.distortion_model = i.distortion_model
-    m.d = [float(c) for c in i.coeffs]
-    m.k, m.r, m.p = i.k(), i.r(), i.p()
-    return m
+    return rn.camera_info_msg(stamp, frame_id, i.width, i.height, i.fx, i.fy, i.cx, i.cy, i.coeffs, i.distortion_model)
+
+
+def open_camera(p: CameraNodeParams, where: str = "camera"):
+    if len(p.crop_xywh_px) != 4:
+        raise ParameterError(f"{where}: parameter crop_xywh_px={list(p.crop_xywh_px)!r} is invalid: expected 4 "
+                             "integers (x, y, w, h)")
+    crop = tuple(p.crop_xywh_px) if any(p.crop_xywh_px) else None
+    if p.driver == "realsense":
+        return RealSenseCamera(RealSenseConfig(
+            serial=p.serial, playback_file=p.playback_file, color_width_px=p.width_px, color_height_px=p.height_px,
+            fps=p.fps, depth_enabled=p.depth_enabled, depth_width_px=p.width_px, depth_height_px=p.height_px,
+            crop_xywh_px=crop, output_width_px=p.output_width_px, output_height_px=p.output_height_px,
+            frame_timeout_ms=p.frame_timeout_ms))
+    return OpenCVCamera(OpenCVCameraConfig(
+        device=p.device, width_px=p.width_px, height_px=p.height_px, fps=p.fps, crop_xywh_px=crop,
+        output_width_px=p.output_width_px, output_height_px=p.output_height_px,
+        frame_timeout_s=p.frame_timeout_ms / 1000.0))
 
 
 class CameraNode(Node):
     def __init__(self):
         super().__init__("camera")
-        p = self.declare_parameter
-        p("name", "front")
-        p("driver", "realsense")  # realsense | opencv
-        p("serial", "")  # quote it on the command line (serial:="'0123'"), as with realsense-ros
-        p("playback_file", "")
-        p("device", "0")
-        p("width_px", 640)
-        p("height_px", 480)
-        p("fps", 30)
-        p("depth_enabled", True)
-        p("output_width_px", 128)
-        p("output_height_px", 128)
-        p("crop_xywh_px", [0, 0, 0, 0])  # all zeros: centred square
-        p("frame_timeout_ms", 1000)
-        g = lambda n: self.get_parameter(n).value  # noqa: E731
-        name = g("name")
-        crop = tuple(int(v) for v in g("crop_xywh_px"))
-        crop = None if not any(crop) else crop
-        driver = g("driver")
-        if driver == "realsense":
-            self.camera = RealSenseCamera(RealSenseConfig(
-                serial=g("serial"), playback_file=g("playback_file"), color_width_px=g("width_px"),
-                color_height_px=g("height_px"), fps=g("fps"), depth_enabled=bool(g("depth_enabled")),
-                depth_width_px=g("width_px"), depth_height_px=g("height_px"), crop_xywh_px=crop,
-                output_width_px=g("output_width_px"), output_height_px=g("output_height_px"),
-                frame_timeout_ms=g("frame_timeout_ms")))
-        elif driver == "opencv":
-            self.camera = OpenCVCamera(OpenCVCameraConfig(
-                device=str(g("device")), width_px=g("width_px"), height_px=g("height_px"), fps=g("fps"),
-                crop_xywh_px=crop, output_width_px=g("output_width_px"), output_height_px=g("output_height_px"),
-                frame_timeout_s=g("frame_timeout_ms") / 1000.0))
-        else:
-            raise ValueError(f"driver must be 'realsense' or 'opencv', got {driver!r}")
-        self.frame_id = f"{name}_color_optical_frame"
-        base = f"/camera/{name}"
-        self.pub_image = self.create_publisher(Image, f"{base}/color/image_raw", qos_profile_sensor_data)
-        self.pub_info = self.create_publisher(CameraInfo, f"{base}/color/camera_info", qos_profile_sensor_data)
-        self.pub_depth = self.create_publisher(Image, f"{base}/aligned_depth_to_color/image_raw",
-                                               qos_profile_sensor_data)
+        p = rn.declare_config(self, CameraNodeParams)
+        eps = {k: T.camera(p.name)[k] for k in ("color", "color_info", "depth")}
+        names = rn.topic_names(self, eps)
+        self.camera = open_camera(p, self.get_name())
+        self.frame_id = f"{p.name}_color_optical_frame"
+        pub = lambda t, k: self.create_publisher(t, names[k], rn.qos(eps[k].qos))  # noqa: E731
+        self.pub_image = pub(Image, "color")
+        self.pub_info = pub(CameraInfo, "color_info")
+        self.pub_depth = pub(Image, "depth")
         self.camera.start()
         self.exit_code = 0
         self._stop = threading.Event()
@@ -111,10 +98,10 @@ class CameraNode(Node):
                     self.context.try_shutdown()
                 return
             stamp = self.get_clock().now().to_msg()
-            self.pub_image.publish(image_msg(f.color, "rgb8", self.frame_id, stamp))
+            self.pub_image.publish(rn.image_msg(stamp, self.frame_id, f.color, "rgb8"))
             self.pub_info.publish(camera_info_msg(f, self.frame_id, stamp))
             if f.depth is not None:
-                self.pub_depth.publish(image_msg(f.depth, "16UC1", self.frame_id, stamp))
+                self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
 
     def destroy_node(self) -> None:
         self._stop.set()
@@ -124,24 +111,7 @@ class CameraNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (CameraError, ValueError, InvalidParameterTypeException) as e:
-        print(f"camera_node: {e}", file=sys.stderr)
-        code = EXIT_NOT_FOUND
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            code = code or node.exit_code
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return code
+    return rn.run_node(CameraNode, "camera_node", args, errors={CameraError: EXIT_NOT_FOUND, ValueError: EXIT_NOT_FOUND})
 
 
 if __name__ == "__main__":

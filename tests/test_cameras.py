@@ -175,6 +175,8 @@ def _node(args: list[str], domain: int):
 @pytest.mark.parametrize("args, message", [
     (["-p", "driver:=realsense", "-p", "serial:='000000000042'"], "no RealSense with serial"),
     (["-p", "driver:=opencv", "-p", "device:=/dev/video_robot_rl_absent"], "no camera at"),
+    (["-p", "driver:=kinect"], "camera_node: camera: parameter driver='kinect' is invalid: expected one of"),
+    (["-p", "crop_xywh_px:=[0, 0, 10]"], "parameter crop_xywh_px=[0, 0, 10] is invalid: expected 4 integers"),
 ])
 def test_camera_node_exits_nonzero_when_the_camera_is_absent(args, message):
     p = _node(args, 90)
@@ -191,16 +193,21 @@ def test_camera_node_publishes_image_and_camera_info_with_the_recorded_intrinsic
     from sensor_msgs.msg import CameraInfo, Image
 
     domain = 160 + os.getpid() % 60
-    node = _node(["-p", "name:=front", "-p", "driver:=realsense", "-p", f"playback_file:={recording}"], domain)
+    from robot_rl.contract.topics import camera
+
+    # under a launch namespace: the contract's relative names move with it
+    node = _node(["-p", "name:=front", "-p", "driver:=realsense", "-p", f"playback_file:={recording}",
+                  "-r", "__ns:=/cell1"], domain)
+    topic = {k: "/cell1/" + e.name for k, e in camera("front").items()}
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     client = rclpy.create_node("camera_node_test", context=ctx)
     got: dict = {}
-    client.create_subscription(Image, "/camera/front/color/image_raw", lambda m: got.__setitem__("image", m),
+    client.create_subscription(Image, topic["color"], lambda m: got.__setitem__("image", m),
                                qos_profile_sensor_data)
-    client.create_subscription(CameraInfo, "/camera/front/color/camera_info", lambda m: got.__setitem__("info", m),
+    client.create_subscription(CameraInfo, topic["color_info"], lambda m: got.__setitem__("info", m),
                                qos_profile_sensor_data)
-    client.create_subscription(Image, "/camera/front/aligned_depth_to_color/image_raw",
+    client.create_subscription(Image, topic["depth"],
                                lambda m: got.__setitem__("depth", m), qos_profile_sensor_data)
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(client)
