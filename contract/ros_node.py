@@ -6,7 +6,7 @@
   float is expected);
 - :func:`topic_names` declares ``topics.<key>`` parameters defaulting to the contract's relative names;
 - :func:`subscribe_safety` subscribes a safety input (e-stop) so that every publisher's QoS matches;
-- :func:`pose_msg` / :func:`wrench_msg` / :func:`joint_state_msg` / :func:`image_msg` / :func:`camera_info_msg` /
+- :func:`pose_msg` / :func:`wrench_msg` / :func:`twist_msg` / :func:`joint_state_msg` / :func:`image_msg` / :func:`camera_info_msg` /
   :func:`stamp_s` translate messages;
 - :func:`run_node` is a node's ``main``: a bad parameter is one line and exit 2, Ctrl-C exits 0.
 """
@@ -70,8 +70,10 @@ def topic_names(node, endpoints: dict[str, Endpoint], prefix: str = "") -> dict[
     out = {}
     for key, e in endpoints.items():
         pname = f"topics.{prefix}{key}"
-        name = node.declare_parameter(pname, e.name,
-                                      ParameterDescriptor(description=f"{e.type}: {e.doc}")).value
+        if node.has_parameter(pname):  # two parts of one node (e.g. the arm link and the recorder) share a name
+            name = node.get_parameter(pname).value
+        else:
+            name = node.declare_parameter(pname, e.name, ParameterDescriptor(description=f"{e.type}: {e.doc}")).value
         try:
             if not isinstance(name, str) or not name:
                 raise InvalidTopicNameException(str(name), "empty", 0)
@@ -117,6 +119,18 @@ def wrench_msg(stamp, frame_id: str, wrench6):
     f = [float(v) for v in wrench6]
     m.wrench.force.x, m.wrench.force.y, m.wrench.force.z = f[:3]
     m.wrench.torque.x, m.wrench.torque.y, m.wrench.torque.z = f[3:]
+    return m
+
+
+def twist_msg(stamp, twist6):
+    """A TwistStamped from ``[vx, vy, vz, wx, wy, wz]``."""
+    from geometry_msgs.msg import TwistStamped
+
+    m = TwistStamped()
+    m.header.stamp = stamp
+    v = [float(x) for x in twist6]
+    m.twist.linear.x, m.twist.linear.y, m.twist.linear.z = v[:3]
+    m.twist.angular.x, m.twist.angular.y, m.twist.angular.z = v[3:]
     return m
 
 

@@ -1,66 +1,68 @@
-"""Teleop node: a device of ``drivers/teleop.py`` -> ``/teleop/twist`` (TwistStamped, action units) and
-``/teleop/joy`` (Joy, buttons [takeover, gripper, success, fail]) at ``rate_hz``. An absent device: one clear
-line on stderr and exit code 3 (no traceback)."""
+"""Teleop node: a device of ``drivers/teleop.py`` -> ``teleop/twist`` (TwistStamped, action units) and
+``teleop/joy`` (Joy, buttons [takeover, gripper, success, fail]) at ``rate_hz``. Names are relative (a launch
+namespace moves them) and parameters ``topics.twist`` / ``topics.joy``. A bad parameter: one line, exit code 2;
+an absent device: one clear line on stderr and exit code 3 (no traceback)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
-import rclpy
-import rclpy.executors
 import rclpy.node
 from geometry_msgs.msg import TwistStamped
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Joy
 
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract import topics as T
+from robot_rl.contract.params import param
 from robot_rl.drivers.teleop import DeviceUnavailable, open_device
 
 EXIT_NO_DEVICE = 3
 
 
+@dataclass(frozen=True)
+class TeleopNodeParams:
+    device: str = param("keyboard", doc="keyboard | gamepad | spacemouse")
+    rate_hz: float = param(20.0, gt=0, le=1000, doc="publish rate")
+
+
+class TeleopNodeParams:
+    device: str = param("keyboard", doc="keyboard | gamepad | spacemouse")
+    rate_hz: float = param(20.0, gt=0, le=1000, doc="publish rate")
+
+
+def twist_msg(stamp, twist6) -> TwistStamped:
+    t = TwistStamped()
+    t.header.stamp = stamp
+    v = [float(x) for x in twist6]
+    t.twist.linear.x, t.twist.linear.y, t.twist.linear.z = v[:3]
+    t.twist.angular.x, t.twist.angular.y, t.twist.angular.z = v[3:]
+    return t
+
+
 class TeleopNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("teleop")
-        name = self.declare_parameter("device", "keyboard").value
-        rate = self.declare_parameter("rate_hz", 20.0).value
-        self.dev = open_device(name)
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pub_twist = self.create_publisher(TwistStamped, "/teleop/twist", qos)
-        self.pub_joy = self.create_publisher(Joy, "/teleop/joy", qos)
-        self.create_timer(1.0 / rate, self._tick)
-        self.get_logger().info(f"teleop: {name}")
+        p = rn.declare_config(self, TeleopNodeParams)
+        names = rn.topic_names(self, T.TELEOP)
+        self.dev = open_device(p.device)
+        self.pub_twist = self.create_publisher(TwistStamped, names["twist"], rn.qos(T.TELEOP["twist"].qos))
+        self.pub_joy = self.create_publisher(Joy, names["joy"], rn.qos(T.TELEOP["joy"].qos))
+        self.create_timer(1.0 / p.rate_hz, self._tick)
+        self.get_logger().info(f"teleop: {p.device}")
 
     def _tick(self) -> None:
         c = self.dev.read()
         stamp = self.get_clock().now().to_msg()
-        t = TwistStamped()
-        t.header.stamp = stamp
-        t.twist.linear.x, t.twist.linear.y, t.twist.linear.z = (float(v) for v in c.twist[:3])
-        t.twist.angular.x, t.twist.angular.y, t.twist.angular.z = (float(v) for v in c.twist[3:])
         j = Joy()
         j.header.stamp = stamp
         j.buttons = [int(b) for b in c.buttons]
-        self.pub_twist.publish(t)
+        self.pub_twist.publish(rn.twist_msg(stamp, c.twist))
         self.pub_joy.publish(j)
 
 
 def main(args=None) -> int:
-    rclpy.init(args=sys.argv if args is None else args)
-    try:
-        node = TeleopNode()
-    except DeviceUnavailable as e:
-        print(f"teleop_node: {e}", file=sys.stderr)
-        rclpy.shutdown()
-        return EXIT_NO_DEVICE
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.dev.close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return rn.run_node(TeleopNode, "teleop_node", args, on_exit=lambda node: node.dev.close(),
+                       errors={DeviceUnavailable: EXIT_NO_DEVICE})
 
 
 if __name__ == "__main__":

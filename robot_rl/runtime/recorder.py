@@ -8,25 +8,24 @@ from pathlib import Path
 
 from mcap.writer import CompressionType, Writer
 
-# topic -> ROS type of what the recorder subscribes by default (the arm contract, teleop, task, cameras added)
-DEFAULT_TOPICS = {
-    "/arm/joint_states": "sensor_msgs/msg/JointState",
-    "/arm/ee_pose": "geometry_msgs/msg/PoseStamped",
-    "/arm/ee_wrench": "geometry_msgs/msg/WrenchStamped",
-    "/arm/target_pose": "geometry_msgs/msg/PoseStamped",
-    "/arm/gripper/command": "std_msgs/msg/Float64",
-    "/arm/gripper/state": "sensor_msgs/msg/JointState",
-    "/teleop/twist": "geometry_msgs/msg/TwistStamped",
-    "/teleop/joy": "sensor_msgs/msg/Joy",
-    "/task/state": "std_msgs/msg/Float64MultiArray",
+from robot_rl.contract import topics as T
+
+# what the recorder subscribes by default: the arm contract, teleop and the task state (cameras added), keyed as
+# the nodes' ``topics.<key>`` parameters (names relative: a launch namespace moves them)
+DEFAULT_TOPICS: dict[str, T.Endpoint] = {
+    **{k: T.ARM[k] for k in ("joint_states", "ee_pose", "ee_wrench", "target_pose", "gripper_command",
+                             "gripper_state")},
+    **T.TELEOP,
+    "task_state": T.TWIN["task_state"],
 }
 
 
-def camera_topics(cameras) -> dict[str, str]:
+def camera_topics(cameras) -> dict[str, T.Endpoint]:
+    """``camera.<name>.color`` / ``camera.<name>.color_info`` for each camera (same keys as the twin's)."""
     out = {}
     for c in cameras:
-        out[f"/camera/{c}/color/image_raw"] = "sensor_msgs/msg/Image"
-        out[f"/camera/{c}/color/camera_info"] = "sensor_msgs/msg/CameraInfo"
+        eps = T.camera(c)
+        out.update({f"camera.{c}.{k}": eps[k] for k in ("color", "color_info")})
     return out
 
 

@@ -1,6 +1,7 @@
 """The one module of ``robot_rl/`` (besides the ``*_node.py`` files) that imports rclpy: message <-> numpy
 translation and :class:`RosArmLink`, the :class:`robot_rl.envs.ros_env.ArmLink` over the arm contract. Imported
-only by nodes."""
+only by nodes. Topic names come from :mod:`robot_rl.contract.topics` as ``topics.<key>`` parameters of the node
+(:func:`robot_rl.contract.ros_node.topic_names`): relative, so a launch namespace moves them."""
 from __future__ import annotations
 
 import threading
@@ -11,23 +12,22 @@ import rclpy
 import rclpy.executors
 from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64, Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import Trigger
 
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract import topics as T
 from robot_rl.envs.ros_env import ArmSample
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-# transitions: reliable and deep, so a burst of resends is not dropped by the history
-STREAM = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# weights: reliable + transient local ("latched"): a late-joining actor gets the last weights (all its chunks)
-LATCHED = QoSProfile(depth=64, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-LATCHED1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# the contract's profiles as rclpy QoS, for the nodes that use them by these names
+RELIABLE = rn.qos(T.COMMAND)
+STREAM = rn.qos(T.STREAM)  # transitions: reliable and deep, so a burst of resends is not dropped by the history
+LATCHED = rn.qos(T.LATCHED)  # weights: reliable + transient local: a late-joining actor gets the last weights
+LATCHED1 = rn.qos(T.LATCHED1)
+stamp_s = rn.stamp_s
 
-
-def stamp_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
+ARM_LINK_KEYS = ("ee_pose", "ee_wrench", "gripper_state", "target_pose", "gripper_command", "reset")
 
 
 def image_to_numpy(m: Image) -> np.ndarray:
@@ -53,7 +53,7 @@ def bytes_msg(data: bytes) -> UInt8MultiArray:
 
 
 class RosArmLink:
-    """Subscribes the arm contract (+ cameras + ``/task/state``), publishes targets, calls ``/arm/reset``.
+    """Subscribes the arm contract (+ cameras + ``task/state``), publishes targets, calls ``arm/reset``.
     Callbacks may run on any executor thread; :meth:`snapshot` returns a consistent copy."""
 
     def __init__(self, node: Node, cameras: tuple[str, ...] = (), on_image=None):
@@ -61,24 +61,27 @@ class RosArmLink:
         self._lock = threading.Lock()
         self._s = ArmSample()
         self.on_image = on_image  # optional hook(camera, stamp_s, arrival_t) for latency measurement
-        sd = qos_profile_sensor_data
-        node.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, sd)
-        node.create_subscription(WrenchStamped, "/arm/ee_wrench", self._on_wrench, sd)
-        node.create_subscription(JointState, "/arm/gripper/state", self._on_grip, sd)
-        node.create_subscription(Float64MultiArray, "/task/state", self._on_task, sd)
+        eps = {**{k: T.ARM[k] for k in ARM_LINK_KEYS}, "task_state": T.TWIN["task_state"]}
+        n = rn.topic_names(node, eps)
+        sub = lambda t, k, cb: node.create_subscription(t, n[k], cb, rn.qos(eps[k].qos))  # noqa: E731
+        sub(PoseStamped, "ee_pose", self._on_pose)
+        sub(WrenchStamped, "ee_wrench", self._on_wrench)
+        sub(JointState, "gripper_state", self._on_grip)
+        sub(Float64MultiArray, "task_state", self._on_task)
         for cam in cameras:
-            node.create_subscription(Image, f"/camera/{cam}/color/image_raw",
-                                     lambda m, c=cam: self._on_image(c, m), sd)
-        self.pub_target = node.create_publisher(PoseStamped, "/arm/target_pose", RELIABLE)
-        self.pub_grip = node.create_publisher(Float64, "/arm/gripper/command", RELIABLE)
-        self.reset_client = node.create_client(Trigger, "/arm/reset")
+            color = T.camera(cam)["color"]
+            name = rn.topic_names(node, {"color": color}, prefix=f"camera.{cam}.")["color"]
+            node.create_subscription(Image, name, lambda m, c=cam: self._on_image(c, m), rn.qos(color.qos))
+        self.pub_target = node.create_publisher(PoseStamped, n["target_pose"], rn.qos(eps["target_pose"].qos))
+        self.pub_grip = node.create_publisher(Float64, n["gripper_command"], rn.qos(eps["gripper_command"].qos))
+        self.reset_client = node.create_client(Trigger, n["reset"])
 
     def _on_pose(self, m: PoseStamped) -> None:
-        p, o = m.pose.position, m.pose.orientation
+        pos, quat = rn.pose_of(m)
         with self._lock:
             s = self._s
             s.prev_pos, s.prev_quat, s.prev_pose_stamp_s = s.pos, s.quat, s.pose_stamp_s
-            s.pos, s.quat = np.array([p.x, p.y, p.z]), np.array([o.w, o.x, o.y, o.z])
+            s.pos, s.quat = np.array(pos), np.array(quat)
             s.pose_stamp_s, s.pose_t = stamp_s(m.header.stamp), time.monotonic()
 
     def _on_wrench(self, m: WrenchStamped) -> None:
@@ -113,13 +116,7 @@ class RosArmLink:
     def send_target(self, pos, quat_wxyz, gripper) -> float:
         """Publishes the target (and gripper command); returns this node's clock (ROS time, s) right after the
         target's publish returned -- the moment the action is on the wire, for latency measurement."""
-        m = PoseStamped()
-        m.header.stamp = self.node.get_clock().now().to_msg()
-        m.header.frame_id = "base"
-        m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in pos)
-        o = m.pose.orientation
-        o.w, o.x, o.y, o.z = (float(v) for v in quat_wxyz)
-        self.pub_target.publish(m)
+        self.pub_target.publish(rn.pose_msg(self.node.get_clock().now().to_msg(), "base", pos, quat_wxyz))
         sent = self.node.get_clock().now().nanoseconds * 1e-9
         if gripper is not None:
             self.pub_grip.publish(Float64(data=float(gripper)))
@@ -127,24 +124,26 @@ class RosArmLink:
 
     def reset(self, timeout_s: float) -> tuple[bool, str]:
         if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
-            return False, "/arm/reset service not available"
+            return False, f"{self.reset_client.srv_name} service not available"
         fut = self.reset_client.call_async(Trigger.Request())
         deadline = time.monotonic() + timeout_s
         while not fut.done():  # the node spins on another thread
             if time.monotonic() > deadline:
-                return False, "/arm/reset timed out"
+                return False, f"{self.reset_client.srv_name} timed out"
             time.sleep(0.005)
         r = fut.result()
         return bool(r.success), str(r.message)
 
 
 class TeleopListener:
-    """Feeds ``/teleop/twist`` and ``/teleop/joy`` into an :class:`InterventionMux`."""
+    """Feeds ``teleop/twist`` and ``teleop/joy`` (parameters ``topics.twist`` / ``topics.joy``) into an
+    :class:`InterventionMux`."""
 
     def __init__(self, node: Node, mux, lock: threading.Lock):
         self.mux, self.lock = mux, lock
-        node.create_subscription(TwistStamped, "/teleop/twist", self._on_twist, RELIABLE)
-        node.create_subscription(Joy, "/teleop/joy", self._on_joy, RELIABLE)
+        n = rn.topic_names(node, T.TELEOP)
+        node.create_subscription(TwistStamped, n["twist"], self._on_twist, rn.qos(T.TELEOP["twist"].qos))
+        node.create_subscription(Joy, n["joy"], self._on_joy, rn.qos(T.TELEOP["joy"].qos))
 
     def _on_twist(self, m: TwistStamped) -> None:
         l, a = m.twist.linear, m.twist.angular
@@ -204,7 +203,8 @@ def message_class(ros_type: str):
 
 class EpisodeRecorderHook:
     """Raw (CDR) subscriptions to the arm contract, teleop, task and camera topics; :meth:`start` opens one
-    MCAP file per episode (:class:`robot_rl.runtime.recorder.McapEpisodeWriter`), :meth:`stop` closes it."""
+    MCAP file per episode (:class:`robot_rl.runtime.recorder.McapEpisodeWriter`), :meth:`stop` closes it.
+    Channels carry the resolved names (``/left/arm/ee_pose`` under a namespace)."""
 
     def __init__(self, node: Node, directory: str, cameras=()):
         from pathlib import Path
@@ -213,14 +213,16 @@ class EpisodeRecorderHook:
 
         self.node = node
         self.dir = Path(directory)
-        self.topics = {**DEFAULT_TOPICS, **camera_topics(cameras)}
+        eps = {**DEFAULT_TOPICS, **camera_topics(cameras)}
+        names = rn.topic_names(node, eps)
+        self.topics = {}
         self.writer = None
         self.files: list = []
-        for topic, ros_type in self.topics.items():
-            qos = qos_profile_sensor_data if ros_type.startswith(("sensor_msgs", "std_msgs/msg/Float64Multi")) \
-                or topic in ("/arm/ee_pose", "/arm/ee_wrench") else RELIABLE
-            node.create_subscription(message_class(ros_type), topic, lambda data, t=topic: self._on(t, data), qos,
-                                     raw=True)
+        for key, e in eps.items():
+            topic = node.resolve_topic_name(names[key])
+            self.topics[topic] = e.type
+            node.create_subscription(message_class(e.type), topic, lambda data, t=topic: self._on(t, data),
+                                     rn.qos(e.qos), raw=True)
 
     def _on(self, topic: str, data: bytes) -> None:
         w = self.writer

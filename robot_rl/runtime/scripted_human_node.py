@@ -1,52 +1,71 @@
-"""Scripted human node: :class:`robot_rl.runtime.scripted_human.ScriptedHuman` over ROS. Reads ``/arm/ee_pose`` and
-``/task/state``; while taking over publishes ``/teleop/twist`` (action units) and ``/teleop/joy`` with the
-takeover button held, at 20 Hz; otherwise publishes the joy with takeover released at 2 Hz.
-``always_takeover:=true`` makes it drive all the time (demos for ``robot-rl record-demos``)."""
+"""Scripted human node: :class:`robot_rl.runtime.scripted_human.ScriptedHuman` over ROS. Reads ``arm/ee_pose`` and
+``task/state``; while taking over publishes ``teleop/twist`` (action units) and ``teleop/joy`` with the
+takeover button held, at 20 Hz; otherwise publishes the joy with takeover released at 2 Hz. Stands down during an
+actor's evaluation episodes (``rl/episodes``). Names are relative ``topics.<key>`` parameters (a launch namespace
+moves them). ``always_takeover:=true`` makes it drive all the time (demos for ``robot-rl record-demos``)."""
 from __future__ import annotations
 
 import json
 import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 import rclpy.node
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64MultiArray, String
 
-from robot_rl import ros_adapter as ra
-from robot_rl.envs.ros_env import quat_to_mat
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract import topics as T
+from robot_rl.contract.arm import ARM_TASKS
+from robot_rl.contract.params import param
+from robot_rl.contract.rotations import quat_to_mat
 from robot_rl.runtime.scripted_human import ScriptedHuman, ScriptedHumanConfig
+
+_h = ScriptedHumanConfig()
+
+
+@dataclass(frozen=True)
+class ScriptedHumanNodeParams:
+    task: str = param(_h.task, choices=tuple(ARM_TASKS))
+    noise_std: float = param(_h.noise_std, ge=0, le=10, doc="action noise, action units")
+    patience_steps: int = param(_h.patience_steps, ge=1, doc="policy periods without progress before taking over")
+    progress_m: float = param(_h.progress_m, ge=0, doc="progress: the goal distance shrank by this over the window")
+    takeover_steps: int = param(_h.takeover_steps, ge=1, doc="policy periods per takeover")
+    seed: int = param(_h.seed, ge=0)
+    always_takeover: bool = param(False, doc="drive all the time (demos)")
+    enabled: bool = param(True)
 
 
 class ScriptedHumanNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("scripted_human")
-        p = lambda n, d: self.declare_parameter(n, d).value  # noqa: E731
-        self.cfg = ScriptedHumanConfig(task=p("task", "reach"), noise_std=p("noise_std", 0.1),
-                                       patience_steps=p("patience_steps", 10), takeover_steps=p("takeover_steps", 15),
-                                       seed=p("seed", 0))
-        self.always = p("always_takeover", False)
-        self.enabled = p("enabled", True)
+        p = rn.declare_config(self, ScriptedHumanNodeParams)
+        self.cfg = ScriptedHumanConfig(task=p.task, noise_std=p.noise_std, patience_steps=p.patience_steps,
+                                       progress_m=p.progress_m, takeover_steps=p.takeover_steps, seed=p.seed)
+        self.always = p.always_takeover
+        self.enabled = p.enabled
         self.human = ScriptedHuman(self.cfg)
         self.pose = None
         self.task = None
         self.action = None
-        self.create_subscription(PoseStamped, "/arm/ee_pose", self._on_pose, qos_profile_sensor_data)
-        self.create_subscription(Float64MultiArray, "/task/state", self._on_task, qos_profile_sensor_data)
+        eps = {"ee_pose": T.ARM["ee_pose"], "task_state": T.TWIN["task_state"], "episodes": T.RL["episodes"],
+               **T.TELEOP}
+        n = rn.topic_names(self, eps)
+        q = lambda k: rn.qos(eps[k].qos)  # noqa: E731
+        self.create_subscription(PoseStamped, n["ee_pose"], self._on_pose, q("ee_pose"))
+        self.create_subscription(Float64MultiArray, n["task_state"], self._on_task, q("task_state"))
         self.standing_down = False  # during an actor's evaluation episode
         self._driving = False  # the last publish was a takeover
-        self.create_subscription(String, "/rl/episodes", self._on_episode, ra.RELIABLE)
-        self.pub_twist = self.create_publisher(TwistStamped, "/teleop/twist", ra.RELIABLE)
-        self.pub_joy = self.create_publisher(Joy, "/teleop/joy", ra.RELIABLE)
-        self.create_timer(1.0 / ra_policy_hz(self.cfg.task), self._period)
+        self.create_subscription(String, n["episodes"], self._on_episode, q("episodes"))
+        self.pub_twist = self.create_publisher(TwistStamped, n["twist"], q("twist"))
+        self.pub_joy = self.create_publisher(Joy, n["joy"], q("joy"))
+        self.create_timer(1.0 / ARM_TASKS[p.task].policy_hz, self._period)
         self.create_timer(0.05, self._publish)
 
     def _on_pose(self, m) -> None:
-        o, q = m.pose.position, m.pose.orientation
-        self.pose = (np.array([o.x, o.y, o.z]), quat_to_mat([q.w, q.x, q.y, q.z]))
+        pos, quat = rn.pose_of(m)
+        self.pose = (np.array(pos), quat_to_mat(quat))
 
     def _on_task(self, m) -> None:
         self.task = np.asarray(m.data)
@@ -73,37 +92,24 @@ class ScriptedHumanNode(rclpy.node.Node):
         self.action = a
 
     def _publish(self) -> None:
+        stamp = self.get_clock().now().to_msg()
         joy = Joy()
-        joy.header.stamp = self.get_clock().now().to_msg()
+        joy.header.stamp = stamp
         if self.action is None:
             joy.buttons = [0, 0, 0, 0]
             self.pub_joy.publish(joy)
             if self._driving:  # let go of the stick too: a stale twist would keep pushing for the mux timeout
-                t = TwistStamped()
-                t.header.stamp = joy.header.stamp
-                self.pub_twist.publish(t)
+                self.pub_twist.publish(rn.twist_msg(stamp, [0.0] * 6))
                 self._driving = False
             return
         self._driving = True
-        t = TwistStamped()
-        t.header.stamp = joy.header.stamp
-        a = [float(v) for v in self.action]
-        t.twist.linear.x, t.twist.linear.y, t.twist.linear.z = a[0:3]
-        t.twist.angular.x, t.twist.angular.y, t.twist.angular.z = a[3:6]
         joy.buttons = [1, 0, 0, 0]
-        self.pub_twist.publish(t)
+        self.pub_twist.publish(rn.twist_msg(stamp, self.action[:6]))
         self.pub_joy.publish(joy)
 
 
-def ra_policy_hz(task: str) -> float:
-    from robot_rl.sim.tasks import TASKS
-
-    return TASKS[task].config.policy_hz
-
-
 def main(args=None) -> int:
-    ra.init(args)
-    return ra.spin_until_shutdown(ScriptedHumanNode())
+    return rn.run_node(ScriptedHumanNode, "scripted_human_node", args)
 
 
 if __name__ == "__main__":
