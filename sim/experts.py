@@ -9,6 +9,7 @@ import abc
 
 import numpy as np
 
+from robot_rl.contract.rotations import rotvec_to_mat
 from robot_rl.controllers.impedance import rotation_error
 from robot_rl.sim.arm_env import DOWN, TwinArmEnv
 
@@ -66,8 +67,7 @@ class PickCubeExpert(Expert):
         cube = task.cube_pos(env.data)
         yaw = task.cube_yaw(env.data)
         yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # the cube is symmetric under quarter turns
-        c, s = np.cos(yaw), np.sin(yaw)
-        rot_des = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ DOWN
+        rot_des = rotvec_to_mat((0.0, 0.0, yaw)) @ DOWN
         self.phase_steps += 1
         if self.phase == 0:  # hover above the cube, open
             goal = cube + [0.0, 0.0, self.hover_m]

@@ -16,7 +16,7 @@ import numpy as np
 
 from robot_rl.contract.arm import ARM_TASKS
 from robot_rl.contract.params import param
-from robot_rl.contract.rotations import RotationError, mat_to_quat, quat_to_mat
+from robot_rl.contract.rotations import mat_to_quat, quat_to_mat
 from robot_rl.controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
 from robot_rl.sim.arm_env import TwinArmEnv
 
@@ -72,7 +72,7 @@ class TwinRuntime:
             return False
         try:
             rot = quat_to_mat(quat_wxyz)
-        except RotationError:
+        except ValueError:  # RotationError (zero, NaN, wrong size) included
             self.rejected_targets += 1
             return False
         self._target_pos = np.clip(pos, self._ws_lo, self._ws_hi)
