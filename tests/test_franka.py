@@ -3,6 +3,7 @@ real pylibfranka client: reach, filters (workspace box, torque-rate limit seen b
 latched e-stop and faults, gripper, reset move, clean shutdown; config validation; absent robot."""
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -105,7 +106,10 @@ def stream(arm: FrankaArm, pos, rot, duration_s: float, hz: float = 50.0):
 
 
 # ---- no robot needed ----------------------------------------------------------------------------------------
-def test_quaternion_round_trip():
+def test_quaternion_round_trip_in_libfrankas_xyzw_order():
+    h = math.sqrt(0.5)
+    np.testing.assert_allclose(quat_xyzw_to_rot([0.0, 0.0, h, h]), [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+    np.testing.assert_allclose(rot_to_quat_xyzw(np.diag([1.0, -1.0, -1.0])), [1, 0, 0, 0], atol=1e-12)
     rng = np.random.default_rng(0)
     for _ in range(50):
         q = rng.normal(size=4)
