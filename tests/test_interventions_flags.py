@@ -3,6 +3,7 @@ trainer), flags survive save/load, and the ROS env's camera-synchronised step ac
 import numpy as np
 import pytest
 
+from robot_rl.learning.config import ReplayConfig, SACConfig
 from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
 from robot_rl.envs.ros_env import ArmSample, RosArmEnv, RosEnvConfig
 from robot_rl.runtime.wire import Transition
@@ -43,7 +44,8 @@ def test_learner_core_prior_buffer_holds_interventions_with_flags_across_a_resta
     pytest.importorskip("mujoco")
     from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
 
-    cfg = LearnerConfig(num_demos=0, capacity_transitions=64, hidden_width=32, num_critics=2, device="cpu")
+    cfg = LearnerConfig(num_demos=0, replay=ReplayConfig(capacity_transitions=64), sac=SACConfig(hidden_width=32, num_critics=2),
+                        device="cpu")
     core = LearnerCore(cfg, tmp_path)
     d = core.state_dim
     human = [False, False, True, True, True, False, False, True, False, False]

@@ -3,6 +3,7 @@ link, twin runtime watchdog, teleop device errors."""
 import numpy as np
 import pytest
 
+from robot_rl.learning.config import ReplayConfig, SACConfig
 from robot_rl.runtime.intervention import InterventionMux
 from robot_rl.envs.ros_env import ArmSample, ObservationTimeout, RosArmEnv, RosEnvConfig, state_vector
 from robot_rl.runtime.scripted_human import ScriptedHuman, ScriptedHumanConfig
@@ -159,7 +160,7 @@ def test_actor_evaluation_episodes_are_deterministic_announced_and_a_human_still
     second = core.run_episode()
     assert not second["eval"] and starts[-1] == {"episode": 2, "eval": False}  # random actions are not scored
 
-    learner = LearnerCore(LearnerConfig(task="reach", num_demos=0, capacity_transitions=16, num_critics=2,
+    learner = LearnerCore(LearnerConfig(task="reach", num_demos=0, replay=ReplayConfig(capacity_transitions=16), sac=SACConfig(num_critics=2),
                                         device="cpu"), tmp_path)
     tensors, arch = learner.actor_weights()
     core.offer_weights(encode_weights(tensors, 1, arch))

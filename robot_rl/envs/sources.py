@@ -70,7 +70,7 @@ def open_env(name: str, **options) -> gym.Env:
             env = gym.make(name)
         except gym.error.Error as e:
             known = ", ".join(sorted(sources()))
-            raise EnvSourceError(f"unknown env {name!r} (not a registered source [{known}] nor a gymnasium id: "
+            raise EnvSourceError(f"cannot open env {name!r} (not a registered source [{known}]; as a gymnasium id: "
                                  f"{str(e).splitlines()[0]})") from None
     return adapt(env, name)
 

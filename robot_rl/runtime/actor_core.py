@@ -10,10 +10,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from robot_rl.learning.config import SACConfig
-from robot_rl.learning.sac import SACAgent
+from robot_rl.contract.params import param
+from robot_rl.learning.policy import Policy
 from robot_rl.runtime.delivery import Outbox
 from robot_rl.runtime.intervention import InterventionMux
 from robot_rl.runtime.wire import Transition, decode_weights
@@ -21,39 +20,30 @@ from robot_rl.runtime.wire import Transition, decode_weights
 
 @dataclass(frozen=True)
 class ActorConfig:
-    actor_id: str = "actor0"
-    mode: str = "policy"  # "policy" (policy + human takeover) or "teleop" (human only: demos)
-    weights_every_steps: int = 10  # look for new weights this often (mid-episode too)
-    deterministic: bool = False
-    seed: int = 0
+    actor_id: str = param("actor0", doc="this actor's id in transitions and acks")
+    mode: str = param("policy", choices=("policy", "teleop"), doc="policy (+ human takeover) or teleop (demos)")
+    weights_every_steps: int = param(10, ge=1, doc="look for new weights this often [env steps] (mid-episode too)")
+    deterministic: bool = param(False, doc="act with the policy's mean")
+    seed: int = param(0, ge=0, doc="seeds exploration")
     # every Nth episode (once weights have arrived) is an evaluation episode: the deterministic policy, announced
     # to listeners (a scripted human stands down); a real human's takeover still wins and marks it intervened.
     # Its transitions are streamed like any other. 0: never.
-    eval_every_episodes: int = 0
+    eval_every_episodes: int = param(0, ge=0, doc="every Nth episode is a deterministic evaluation (0: never)")
 
 
 class WeightsPolicy:
-    """An actor network rebuilt from a weights payload (safetensors; architecture in its metadata)."""
+    """The policy of a weights payload (safetensors; the algorithm config and obs spec in its metadata): only the
+    policy is built (no critics, no optimiser, no env)."""
 
     def __init__(self, payload: bytes, device: str = "cpu"):
         tensors, self.version, meta = decode_weights(payload)
-        cams = tuple(c for c in meta.get("cameras", "").split(",") if c)
-        cfg = SACConfig(hidden_width=int(meta["hidden_width"]), hidden_layers=int(meta["hidden_layers"]), num_critics=2)
-        self.agent = SACAgent(int(meta["state_dim"]), int(meta["action_dim"]), cfg, cameras=cams,
-                              image_size_px=int(meta.get("image_size_px", 128)), device=device)
-        missing, unexpected = self.agent.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()},
-                                                         strict=False)
-        if unexpected or any(k.startswith("actor.") for k in missing):
-            raise ValueError(f"weights do not fit the actor (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        self.agent.eval()
+        self.policy = Policy.from_payload(tensors, meta, device)
         # one inference now (torch's lazy first-call setup), so the first action on these weights is not slow
-        size = int(meta.get("image_size_px", 128))
-        dummy = {"state": np.zeros(int(meta["state_dim"]), np.float32),
-                 **{f"images/{c}": np.zeros((size, size, 3), np.uint8) for c in cams}}
-        self.agent.act(dummy, deterministic=True)
+        dummy = {k: np.zeros(shape, dtype) for k, (shape, dtype) in self.policy.obs_spec.items()}
+        self.policy.act(dummy, deterministic=True)
 
     def act(self, obs: dict, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
-        return self.agent.act(obs, deterministic=deterministic, rng=rng)
+        return self.policy.act(obs, deterministic=deterministic, rng=rng)
 
 
 class ActorCore:
@@ -94,7 +84,8 @@ class ActorCore:
         if self.cfg.mode == "teleop":
             return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
         if self.policy is None:
-            return self.rng.uniform(-1.0, 1.0, 7).astype(np.float32)
+            n = self.env.action_space.shape[0] if getattr(self.env, "action_space", None) is not None else 7
+            return self.rng.uniform(-1.0, 1.0, n).astype(np.float32)
         return self.policy.act(obs, self.cfg.deterministic or self._evaluating, self.rng)
 
     def is_eval_episode(self, episode: int) -> bool:

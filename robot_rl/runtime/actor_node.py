@@ -1,7 +1,9 @@
 """Actor node: :class:`robot_rl.runtime.actor_core.ActorCore` over ROS. Episodes run on the main thread against
-:class:`RosArmEnv`; a background executor receives weights (``/rl/weights``, latched, chunked), acks
-(``/rl/acks``) and teleop, and the outbox is flushed to ``/rl/transitions`` at 20 Hz. Optional per-episode
-MCAP recording (``record_dir``) and, in teleop mode, a prior buffer for the learner (``prior_out``)."""
+:class:`RosArmEnv`; a background executor receives weights (``rl/weights``, latched, chunked: only the policy is
+built from them), acks (``rl/acks``) and teleop, and the outbox is flushed to ``rl/transitions`` at 20 Hz.
+Optional per-episode MCAP recording (``record_dir``) and, in teleop mode, a prior buffer for the learner
+(``prior_out``). Parameters: the fields of :class:`ActorConfig`, :class:`RosEnvConfig` and
+:class:`ActorNodeParams` (checked; a bad value is one line and exit 2); topic names ``topics.<key>``."""
 from __future__ import annotations
 
 import json
@@ -9,36 +11,45 @@ import sys
 import threading
 import time
 
+from dataclasses import dataclass
+
 import rclpy
 import rclpy.node
 from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 
-from robot_rl import ros_adapter as ra
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract.params import param
+from robot_rl.contract.topics import RL
+from robot_rl.envs.ros_env import ObservationTimeout, RosArmEnv, RosEnvConfig
+from robot_rl.runtime import ros_adapter as ra
 from robot_rl.runtime.actor_core import ActorConfig, ActorCore
 from robot_rl.runtime.delivery import Outbox
 from robot_rl.runtime.intervention import InterventionMux
-from robot_rl.envs.ros_env import ObservationTimeout, RosArmEnv, RosEnvConfig
 from robot_rl.runtime.wire import Reassembler, WireError, chunk_payload, decode_ack, encode_transitions
+
+
+@dataclass(frozen=True)
+class ActorNodeParams:
+    torch_threads: int = param(1, ge=1, doc="policy inference threads (one leaves the cores to DDS / the twin)")
+    max_episodes: int = param(0, ge=0, doc="stop after this many episodes (0: forever)")
+    record_dir: str = param("", doc="per-episode MCAP recordings into this folder (empty: none)")
+    prior_out: str = param("", doc="teleop mode: write every transition to this prior buffer npz at the end")
+    teleop_timeout_s: float = param(0.3, gt=0.0, doc="a teleop command older than this is no takeover [s]")
 
 
 class ActorNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("actor")
-        p = lambda n, d: self.declare_parameter(n, d).value  # noqa: E731
-        self.acfg = ActorConfig(actor_id=p("actor_id", "actor0"), mode=p("mode", "policy"),
-                                weights_every_steps=p("weights_every_steps", 10), seed=p("seed", 0),
-                                eval_every_episodes=p("eval_every_episodes", 0))
-        cams = tuple(c for c in p("cameras", "").split(",") if c)  # comma-separated; "" = state only
-        ecfg = RosEnvConfig(task=p("task", "reach"), cameras=cams, obs_timeout_s=p("obs_timeout_s", 1.0),
-                            camera_sync=p("camera_sync", True), camera_sync_slack_s=p("camera_sync_slack_s", 0.05))
+        self.acfg = rn.declare_config(self, ActorConfig)
+        ecfg = rn.declare_config(self, RosEnvConfig)
+        np_ = rn.declare_config(self, ActorNodeParams)
+        names = rn.topic_names(self, RL)
         import torch
 
-        torch.set_num_threads(p("torch_threads", 1))  # policy inference: one thread leaves the cores to DDS/twin
-        self.max_episodes = p("max_episodes", 0)  # 0: forever
-        self.record_dir = p("record_dir", "")
-        self.prior_out = p("prior_out", "")
+        torch.set_num_threads(np_.torch_threads)
+        self.max_episodes, self.record_dir, self.prior_out = np_.max_episodes, np_.record_dir, np_.prior_out
         self.lock = threading.Lock()
-        self.mux = InterventionMux(timeout_s=p("teleop_timeout_s", 0.3))
+        self.mux = InterventionMux(timeout_s=np_.teleop_timeout_s)
         self.outbox = Outbox(self.acfg.actor_id)
         self.link = ra.RosArmLink(self, ecfg.cameras)
         self.env = RosArmEnv(self.link, ecfg)
@@ -52,13 +63,14 @@ class ActorNode(rclpy.node.Node):
         self._weights_stop = False
         self._weights_thread = threading.Thread(target=self._build_weights, name="actor-weights", daemon=True)
         self._weights_thread.start()
-        self.pub_tr = self.create_publisher(UInt8MultiArray, "/rl/transitions", ra.STREAM)
-        self.pub_ep = self.create_publisher(String, "/rl/episodes", ra.RELIABLE)
-        self.create_subscription(UInt8MultiArray, "/rl/weights", self._on_weights, ra.LATCHED)
-        self.create_subscription(UInt8MultiArray, "/rl/acks", self._on_ack, ra.RELIABLE)
+        pub = lambda t, k: self.create_publisher(t, names[k], rn.qos(RL[k].qos))  # noqa: E731
+        self.pub_tr = pub(UInt8MultiArray, "transitions")
+        self.pub_ep = pub(String, "episodes")
+        self.create_subscription(UInt8MultiArray, names["weights"], self._on_weights, rn.qos(RL["weights"].qos))
+        self.create_subscription(UInt8MultiArray, names["acks"], self._on_ack, rn.qos(RL["acks"].qos))
         self.create_timer(0.05, self._flush)
         # per action: [sent (ROS time s, right after the target's publish), weights version, source frame stamps...]
-        self.pub_lat = self.create_publisher(Float64MultiArray, "/rl/latency", ra.RELIABLE)
+        self.pub_lat = pub(Float64MultiArray, "latency")
         self.env.on_action_sent = self._action_sent
         self.recorder = None
         if self.record_dir:
@@ -158,7 +170,7 @@ class ActorNode(rclpy.node.Node):
         if not items:
             return
         spec = {k: (tuple(np.shape(v)), np.asarray(v).dtype) for k, v in items[0].obs.items()}
-        buf = FlaggedReplayBuffer(spec, 7, len(items))
+        buf = FlaggedReplayBuffer(spec, int(np.shape(items[0].action)[0]), len(items))
         for t in items:
             buf.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated, intervened=t.intervened,
                     takeover_started=t.takeover_started)
@@ -166,15 +178,12 @@ class ActorNode(rclpy.node.Node):
         self.get_logger().info(f"wrote {len(items)} transitions to {self.prior_out}")
 
 
-def main(args=None) -> int:
-    ra.init(args)
-    node = ActorNode()
+def _spin(node: ActorNode) -> None:
+    """Callbacks on a background executor, episodes on this thread."""
     ex, spin_thread = ra.spin_in_background(node)
     stop = threading.Event()
     try:
         node.run(stop)
-    except KeyboardInterrupt:
-        pass
     except Exception:  # noqa: BLE001  (a publish after SIGINT shut the context down is a clean exit)
         if rclpy.ok():
             raise
@@ -185,10 +194,10 @@ def main(args=None) -> int:
         ex.shutdown(timeout_sec=5.0)
         spin_thread.join(timeout=5.0)
         node.stop_workers()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+
+
+def main(args=None) -> int:
+    return rn.run_node(ActorNode, "actor_node", args, spin=_spin)
 
 
 if __name__ == "__main__":

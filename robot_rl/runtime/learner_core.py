@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robot_rl.learning.checkpoint import (CheckpointError, optimizer_from_tensors, read_checkpoint, restore_rng,
-                                        save_checkpoint)
-from robot_rl.learning.config import SACConfig
-from robot_rl.learning.replay import sample_mixed
-from robot_rl.learning.sac import SACAgent, pick_device
-from robot_rl.runtime.delivery import Inbox
-from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
+from robot_rl.contract.params import param
 from robot_rl.io import atomic_write_bytes
+from robot_rl.learning.checkpoint import restore_training, save_training
+from robot_rl.learning.config import AlgoConfig, algo_of
+from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
+from robot_rl.learning.mixer import DataMixer
+from robot_rl.learning.replay import obs_spec_of
+from robot_rl.learning.sac import SAC, pick_device
+from robot_rl.runtime.delivery import Inbox
 from robot_rl.runtime.wire import Transition
 
 CHECKPOINT = "checkpoint"
@@ -30,22 +31,16 @@ STATS = "stats.json"
 
 
 @dataclass(frozen=True)
-class LearnerConfig:
-    task: str = "reach"
-    seed: int = 0
-    cameras: tuple[str, ...] = ()  # image keys the agent uses (state-only when empty)
-    image_size_px: int = 128
-    num_demos: int = 10  # scripted demos collected in an in-process twin on a fresh start (0: none)
-    demo_noise_std: float = 0.1
-    prior_buffer_path: str = ""  # a prior buffer written by `robot-rl record-demos` (npz), loaded on a fresh start
-    capacity_transitions: int = 200_000
-    batch_size: int = 256
-    utd_ratio: int = 2  # at most this many updates per received online transition
-    start_training_after: int = 100  # online transitions before the first update
-    hidden_width: int = 256
-    hidden_layers: int = 2
-    num_critics: int = 10
-    device: str = "auto"
+class LearnerConfig(AlgoConfig):
+    """The ROS learner: the algorithm (:class:`AlgoConfig`, same defaults as ``robot-rl train``) + its data."""
+
+    task: str = param("reach", doc="registered env source whose observation layout (and expert) the robot has")
+    seed: int = param(0, ge=0, doc="seeds torch and the batch sampling")
+    cameras: tuple[str, ...] = param((), doc="image keys the agent uses (state-only when empty)")
+    image_size_px: int = param(128, ge=8, doc="camera image side [px]")
+    num_demos: int = param(10, ge=0, doc="scripted demos collected in-process on a fresh start (0: none)")
+    demo_noise_std: float = param(0.1, ge=0.0, doc="action noise of the scripted expert")
+    prior_buffer_path: str = param("", doc="prior buffer npz (robot-rl record-demos) loaded on a fresh start")
 
 
 class LearnerCore:
@@ -55,22 +50,19 @@ class LearnerCore:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         self.device = pick_device(cfg.device)
-        from robot_rl.envs.ros_env import state_dim_for
-
-        self.state_dim = state_dim_for(cfg.task)
-        self.action_dim = 7
-        spec = {"state": ((self.state_dim,), np.dtype(np.float32))}
-        for cam in cfg.cameras:
-            spec[f"images/{cam}"] = ((cfg.image_size_px, cfg.image_size_px, 3), np.dtype(np.uint8))
-        self.spec = spec
-        self.sac_cfg = SACConfig(hidden_width=cfg.hidden_width, hidden_layers=cfg.hidden_layers,
-                                 num_critics=cfg.num_critics)
-        self.agent = SACAgent(self.state_dim, self.action_dim, self.sac_cfg, cameras=tuple(cfg.cameras),
-                              image_size_px=cfg.image_size_px, device=self.device)
+        env = self._source_env()
+        self.spec = obs_spec_of(env.observation_space)
+        self.state_dim = self.spec["state"][0][0]
+        self.action_dim = int(env.action_space.shape[0])
+        self.agent = SAC(self.spec, self.action_dim, algo_of(cfg), device=self.device)
         # flagged buffers: which stored transitions were the human's (demos loaded from a file keep their flags)
-        self.online = FlaggedReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
-        self.prior = FlaggedReplayBuffer(spec, self.action_dim, cfg.capacity_transitions, device=self.device)
+        cap = cfg.replay.capacity_transitions
+        self.online = FlaggedReplayBuffer(self.spec, self.action_dim, cap, cfg.replay.extra_frame_fraction, self.device)
+        self.prior = FlaggedReplayBuffer(self.spec, self.action_dim, cap, cfg.replay.extra_frame_fraction, self.device)
         self.router = FlaggedRouter(self.online, self.prior)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(cfg.seed)
+        self.mixer = DataMixer.of(self.online, self.prior, cfg, self.gen)
         self.inbox = Inbox()
         self.persisted: dict[str, int] = {}
         self.updates = 0
@@ -79,38 +71,40 @@ class LearnerCore:
         self.episodes: list[dict] = []  # one entry per finished episode
         self._open_eps: dict[tuple[str, int], dict] = {}
         self.resumed = False
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(cfg.seed)
         if (self.out / CHECKPOINT / "meta.json").is_file():
             self._resume()
         else:
-            self._prepare_prior()
+            self._prepare_prior(env)
+        env.close()
+
+    def _source_env(self):
+        """The task's env from the source registry: its spaces are the robot's (and it hosts the expert)."""
+        from robot_rl.envs.sources import open_env
+
+        c = self.cfg
+        return open_env(c.task, cameras=tuple(c.cameras), image_size_px=c.image_size_px)
 
     # ---- start ---------------------------------------------------------------------------------------------
-    def _prepare_prior(self) -> None:
+    def _prepare_prior(self, env) -> None:
         c = self.cfg
         if c.prior_buffer_path:
-            self.prior.load(c.prior_buffer_path)
-        elif c.num_demos > 0:
-            import robot_rl.sim  # noqa: F401
-            from robot_rl.loops.trainer import collect_demos
-            from robot_rl.sim.arm_env import TwinArmEnv
+            from robot_rl.loops.demos import load_demo_file
 
-            env = TwinArmEnv(c.task, cameras=tuple(c.cameras), image_size_px=c.image_size_px)
-            collect_demos(env, self.prior, c.num_demos, c.demo_noise_std, c.seed)
-            env.close()
+            load_demo_file(c.prior_buffer_path, self.prior)
+        elif c.num_demos > 0:
+            from robot_rl.envs.sources import get_source
+            from robot_rl.loops.demos import collect_expert_demos
+
+            expert = get_source(c.task).make_expert(env, noise_std=c.demo_noise_std, seed=c.seed)
+            collect_expert_demos(env, expert, self.prior, c.num_demos, c.seed)
         n = min(self.prior.frames_written, self.prior.frame_capacity)
         if n > 1:
             self.agent.set_state_normalization(self.prior.frames["state"][:n].cpu().numpy())
 
     def _resume(self) -> None:
-        ck = read_checkpoint(self.out / CHECKPOINT)
-        meta = ck["meta"]
+        meta = restore_training(self.out / CHECKPOINT, self.agent, {"online": self.online, "prior": self.prior},
+                                f"{self.out}")
         try:
-            self.agent.load_state_dict(ck["model"])
-            optimizer_from_tensors(self.agent.optimizer, ck["optimizer"], meta["optimizer"])
-            self.online.load_arrays(ck["buffers"]["online"])
-            self.prior.load_arrays(ck["buffers"]["prior"])
             self.inbox = Inbox({k: int(v) for k, v in meta["received"].items()})
             self.persisted = dict(self.inbox.received)
             self.updates = int(meta["updates"])
@@ -118,9 +112,10 @@ class LearnerCore:
             self.interventions = int(meta["interventions"])
             self.episodes = list(meta["episodes"])
             self._open_eps = {(a, int(e)): v for a, e, v in meta["open_episodes"]}
-        except (KeyError, ValueError, RuntimeError, TypeError) as e:
-            raise CheckpointError(f"{self.out}: checkpoint does not match this learner configuration ({e})") from None
-        restore_rng(ck["rng"])
+        except (KeyError, ValueError, TypeError) as e:
+            from robot_rl.learning.checkpoint import CheckpointError
+
+            raise CheckpointError(f"{self.out}: checkpoint meta does not match this learner ({e})") from None
         self.resumed = True
 
     # ---- data ----------------------------------------------------------------------------------------------
@@ -150,27 +145,22 @@ class LearnerCore:
         return n
 
     def train(self, max_updates: int) -> int:
-        """Up to ``max_updates`` gradient updates, never more than ``utd_ratio`` per online transition."""
+        """Up to ``max_updates`` gradient updates (whole UTD blocks of :meth:`SAC.update_block`, at least one),
+        never more than ``utd_ratio`` per online transition received."""
         c = self.cfg
-        if self.online_received < c.start_training_after:
+        if self.online_received < c.start_training_after_steps:
             return 0
-        allowed = min(max_updates, c.utd_ratio * self.online_received - self.updates)
-        for _ in range(max(0, allowed)):
-            batch = sample_mixed(self.online, self.prior, c.batch_size, 0.5, self.gen)
-            self.agent.update(batch, update_actor=True)
-            self.updates += 1
-        return max(0, allowed)
+        blocks = min(max(1, max_updates // c.utd_ratio), self.online_received - self.updates // c.utd_ratio)
+        for _ in range(max(0, blocks)):
+            self.agent.update_block(self.mixer)
+            self.updates += c.utd_ratio
+        return max(0, blocks) * c.utd_ratio
 
     # ---- outputs -------------------------------------------------------------------------------------------
     def actor_weights(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        """The tensors an actor needs to act (policy + state normalisation [+ encoder]) and its architecture."""
-        sd = self.agent.state_dict()
-        keep = {k: v.detach().float().cpu().numpy() for k, v in sd.items()
-                if k.startswith(("actor.", "encoder.", "state_mean", "state_std"))}
-        arch = {"task": self.cfg.task, "state_dim": str(self.state_dim), "action_dim": str(self.action_dim),
-                "hidden_width": str(self.cfg.hidden_width), "hidden_layers": str(self.cfg.hidden_layers),
-                "cameras": ",".join(self.cfg.cameras), "image_size_px": str(self.cfg.image_size_px)}
-        return keep, arch
+        """The policy's payload (tensors, metadata with the algorithm config and obs spec) plus the task."""
+        tensors, meta = self.agent.policy.payload()
+        return tensors, {**meta, "task": self.cfg.task}
 
     def acks(self) -> dict[str, tuple[int, int]]:
         return {a: (r, self.persisted.get(a, 0)) for a, r in self.inbox.received.items()}
@@ -182,8 +172,7 @@ class LearnerCore:
                 "interventions": self.interventions, "episodes": self.episodes,
                 "open_episodes": [[a, e, v] for (a, e), v in self._open_eps.items()],
                 "config": dataclasses.asdict(self.cfg)}
-        d = save_checkpoint(self.out / CHECKPOINT, model=self.agent, optimizer=self.agent.optimizer,
-                            buffers={"online": self.online, "prior": self.prior}, meta=meta)
+        d = save_training(self.out / CHECKPOINT, self.agent, {"online": self.online, "prior": self.prior}, meta)
         self.persisted = received
         atomic_write_bytes(self.out / STATS, json.dumps(self.stats(), indent=1).encode())
         return d

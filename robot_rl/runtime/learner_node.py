@@ -1,48 +1,58 @@
-"""Learner node: :class:`robot_rl.runtime.learner_core.LearnerCore` over ROS. ``/rl/transitions`` in (chunked
-safetensors, from any number of actors), ``/rl/weights`` out (latched: reliable + transient local, chunked),
-``/rl/acks`` out (received / persisted per actor, 2 Hz). Trains between messages; checkpoints every
-``checkpoint_every_s`` and on shutdown. Restarted on the same ``out_dir`` it resumes from the checkpoint."""
+"""Learner node: :class:`robot_rl.runtime.learner_core.LearnerCore` over ROS. ``rl/transitions`` in (chunked
+safetensors, from any number of actors), ``rl/weights`` out (latched: reliable + transient local, chunked: the
+policy's payload, see :meth:`robot_rl.learning.policy.Policy.payload`), ``rl/acks`` out (received / persisted per
+actor, 2 Hz). Trains between messages; checkpoints every ``checkpoint_every_s`` and on shutdown. Restarted on the
+same ``out_dir`` it resumes from the checkpoint.
+
+Parameters: every field of :class:`LearnerConfig` (the algorithm config, dotted: ``sac.discount``,
+``replay.online_fraction``, ``encoder.channels`` ...; same defaults as ``robot-rl train``) and of
+:class:`LearnerNodeParams`; topic names are ``topics.<key>`` parameters (relative, from the contract)."""
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 
-import rclpy
 import rclpy.node
 from std_msgs.msg import UInt8MultiArray
 
-from robot_rl import ros_adapter as ra
+from robot_rl.contract import ros_node as rn
+from robot_rl.contract.params import param
+from robot_rl.contract.topics import RL
 from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
+from robot_rl.runtime.ros_adapter import bytes_msg
 from robot_rl.runtime.wire import Reassembler, WireError, chunk_payload, decode_transitions, encode_ack, encode_weights
+
+
+@dataclass(frozen=True)
+class LearnerNodeParams:
+    out_dir: str = param("runs/learner", doc="checkpoint + stats folder (resumed when it holds a checkpoint)")
+    checkpoint_every_s: float = param(5.0, gt=0.0, doc="checkpoint period [s]")
+    weights_every_updates: int = param(50, ge=1, doc="publish weights after this many updates")
+    updates_per_tick: int = param(4, ge=1, doc="most gradient updates per 20 ms tick")
+    torch_threads: int = param(1, ge=1, doc="torch CPU threads")
 
 
 class LearnerNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("learner")
-        p = lambda n, d: self.declare_parameter(n, d).value  # noqa: E731
-        cams = tuple(c for c in p("cameras", "").split(",") if c)
-        cfg = LearnerConfig(task=p("task", "reach"), seed=p("seed", 0), cameras=cams, num_demos=p("num_demos", 10),
-                            prior_buffer_path=p("prior_buffer_path", ""), batch_size=p("batch_size", 256),
-                            utd_ratio=p("utd_ratio", 2), start_training_after=p("start_training_after", 100),
-                            hidden_width=p("hidden_width", 256), num_critics=p("num_critics", 10),
-                            device=p("device", "auto"))
-        self.out_dir = p("out_dir", "runs/learner")
-        self.checkpoint_every_s = p("checkpoint_every_s", 5.0)
-        self.weights_every_updates = p("weights_every_updates", 50)
-        self.updates_per_tick = p("updates_per_tick", 4)
-        threads = p("torch_threads", 1)
+        cfg = rn.declare_config(self, LearnerConfig)
+        self.params = rn.declare_config(self, LearnerNodeParams)
+        names = rn.topic_names(self, {k: RL[k] for k in ("transitions", "weights", "acks")})
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(self.params.torch_threads)
+        self.out_dir = self.params.out_dir
         self.core = LearnerCore(cfg, self.out_dir)
         self.learner_id = f"{self.get_name()}-{time.time_ns()}"
         self.reasm = Reassembler()
-        self.pub_w = self.create_publisher(UInt8MultiArray, "/rl/weights", ra.LATCHED)
-        self.pub_ack = self.create_publisher(UInt8MultiArray, "/rl/acks", ra.RELIABLE)
-        self.create_subscription(UInt8MultiArray, "/rl/transitions", self._on_transition, ra.STREAM)
+        self.pub_w = self.create_publisher(UInt8MultiArray, names["weights"], rn.qos(RL["weights"].qos))
+        self.pub_ack = self.create_publisher(UInt8MultiArray, names["acks"], rn.qos(RL["acks"].qos))
+        self.create_subscription(UInt8MultiArray, names["transitions"], self._on_transition,
+                                 rn.qos(RL["transitions"].qos))
         self.create_timer(0.02, self._train)
         self.create_timer(0.5, self._ack)
-        self.create_timer(self.checkpoint_every_s, self._checkpoint)
+        self.create_timer(self.params.checkpoint_every_s, self._checkpoint)
         self._last_weights_at = -1
         self._publish_weights()
         self.get_logger().info(f"learner up: resumed={self.core.resumed} received={self.core.inbox.received} "
@@ -57,19 +67,19 @@ class LearnerNode(rclpy.node.Node):
             self.get_logger().warn(f"dropped a transitions message: {e}")
 
     def _train(self) -> None:
-        self.core.train(self.updates_per_tick)
-        if self.core.updates - self._last_weights_at >= self.weights_every_updates:
+        self.core.train(self.params.updates_per_tick)
+        if self.core.updates - self._last_weights_at >= self.params.weights_every_updates:
             self._publish_weights()
 
     def _publish_weights(self) -> None:
-        tensors, arch = self.core.actor_weights()
-        payload = encode_weights(tensors, self.core.updates, arch)
+        tensors, meta = self.core.actor_weights()
+        payload = encode_weights(tensors, self.core.updates, meta)
         for frame in chunk_payload(payload):
-            self.pub_w.publish(ra.bytes_msg(frame))
+            self.pub_w.publish(bytes_msg(frame))
         self._last_weights_at = self.core.updates
 
     def _ack(self) -> None:
-        self.pub_ack.publish(ra.bytes_msg(encode_ack(self.core.acks(), self.learner_id)))
+        self.pub_ack.publish(bytes_msg(encode_ack(self.core.acks(), self.learner_id)))
 
     def _checkpoint(self) -> None:
         self.core.checkpoint()
@@ -77,9 +87,12 @@ class LearnerNode(rclpy.node.Node):
 
 
 def main(args=None) -> int:
-    ra.init(args)
-    node = LearnerNode()
-    return ra.spin_until_shutdown(node, on_exit=node.core.checkpoint)
+    from robot_rl.envs.sources import EnvSourceError
+    from robot_rl.learning.checkpoint import CheckpointError
+    from robot_rl.loops.demos import DemoError
+
+    return rn.run_node(LearnerNode, "learner_node", args, on_exit=lambda node: node.core.checkpoint(),
+                       errors=(CheckpointError, EnvSourceError, DemoError))
 
 
 if __name__ == "__main__":

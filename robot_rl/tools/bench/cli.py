@@ -14,6 +14,7 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.franka_loop",
     "robot_rl.tools.bench.interventions",
     "robot_rl.tools.bench.latency",
+    "robot_rl.tools.bench.dense_vs_sb3",
 )
 
 
