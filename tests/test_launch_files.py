@@ -120,3 +120,55 @@ def test_launch_command_check_prints_the_plan(capsys):
     assert main(["launch", "--check", "sim_train.yaml", "task:=reach"]) == 0
     out = capsys.readouterr().out
     assert "robot_rl.sim.twin_node" in out and "robot_rl.runtime.learner_node" in out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_params_file_keys_reach_their_node_in_any_namespace(path):
+    """rcl itself (real rclpy) applies each params file to each node of the launch file, under the node's launch
+    namespace and under another one: every parameter its entry names arrives (keys are /**/<name> wildcards)."""
+    rclpy = pytest.importorskip("rclpy")
+    import yaml
+    from rclpy.node import Node
+
+    nodes, _ = parse_launch(path)
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    try:
+        for n in nodes:
+            for f in n.params_files:
+                doc = yaml.safe_load(f.read_text())
+                expected = {}
+                for key, body in doc.items():
+                    if key.split("/")[-1] == n.name:
+                        expected.update(_flatten(body["ros__parameters"]))
+                assert expected, f"{f.name} has no entry for node {n.label}"
+                for ns in {n.namespace or "", "/elsewhere"}:
+                    node = Node(n.name, namespace=ns, context=ctx, cli_args=["--ros-args", "--params-file", str(f)],
+                                automatically_declare_parameters_from_overrides=True)
+                    got = {k: node.get_parameter(k).value for k in expected if node.has_parameter(k)}
+                    node.destroy_node()
+                    assert set(got) == set(expected), (n.label, ns, set(expected) - set(got))
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
+def test_multi_arm_launch_two_arms_two_actors_one_learner():
+    nodes, _ = parse_launch(REPO_ROOT / "launch" / "multi_arm.yaml")
+    labels = [n.label for n in nodes]
+    assert len(set(labels)) == len(labels)
+    assert {"learner", "left/twin", "left/actor", "right/twin", "right/actor"} <= set(labels)
+    actors = [n for n in nodes if n.executable == "actor_node"]
+    ids = {dict(n.params)["actor_id"] for n in actors}
+    assert ids == {"left", "right"}
+    learner = next(n for n in nodes if n.executable == "learner_node")
+    assert not learner.namespace  # at the root: its rl/ names resolve to /rl/...

@@ -9,12 +9,12 @@ Supported::
         pkg: robot_rl
         exec: twin_node                       # -> python -m <module> (see NODE_EXECUTABLES / module search)
         name: twin                            # -> --ros-args -r __node:=twin
-        namespace: sim                        # -> -r __ns:=/sim
+        namespace: sim                        # -> -r __ns:=/sim (relative topic names move under it)
         output: screen                        # accepted (output is always forwarded, prefixed with the name)
         args: "--flag value"                  # before --ros-args
         param:
         - {name: task, value: $(var task)}    # -> -p task:=reach
-        - {from: $(find-pkg-share robot_rl)/launch/params/sim_train.yaml}   # -> --params-file
+        - {from: $(find-pkg-share robot_rl)/launch/params/sim_train.yaml}   # -> --params-file (keys /**/<name>)
         remap:
         - {from: /arm/target_pose, to: /arm2/target_pose}                   # -> -r from:=to
 
@@ -75,7 +75,10 @@ class NodeSpec:
 
     @property
     def label(self) -> str:
-        return self.name or self.executable
+        """``name`` (or the executable), under its namespace: ``left/actor`` (output prefix, ``procs`` key)."""
+        base = self.name or self.executable
+        ns = (self.namespace or "").strip("/")
+        return f"{ns}/{base}" if ns else base
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", self.module, *self.args, "--ros-args"]
