@@ -85,19 +85,33 @@ def rotvec_to_quat(v) -> np.ndarray:
     return np.concatenate([[math.cos(th / 2)], v * (math.sin(th / 2) / th)])
 
 
-def mat_to_rotvec(r) -> np.ndarray:
-    """Rotation vector (axis * angle, angle in [0, pi]) of a rotation matrix."""
-    r = np.asarray(r, dtype=float)
-    c = min(1.0, max(-1.0, (float(np.trace(r)) - 1.0) / 2.0))
-    theta = math.acos(c)
-    if theta < 1e-9:
-        return np.zeros(3)
-    s = math.sin(theta)
-    if s < 1e-6:  # near pi: the axis is the symmetric part's dominant eigenvector
-        _, vecs = np.linalg.eigh((r + r.T) / 2)
-        return vecs[:, -1] * theta
-    v = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    return v * (theta / (2 * s))
+def mat_to_rotvec(r, out: np.ndarray | None = None) -> np.ndarray:
+    """Rotation vector (axis * angle, angle in [0, pi]) of a rotation matrix (the log map), into ``out`` if given.
+
+    atan2 of the skew and symmetric parts keeps small angles exact; at a half turn the axis comes from
+    a a^T = (R + I) / 2, its sign referenced to the largest diagonal entry. Written with Python floats on purpose:
+    the controllers run it every control tick and small-array numpy calls cost more.
+    """
+    if out is None:
+        out = np.empty(3)
+    (e00, e01, e02), (e10, e11, e12), (e20, e21, e22) = np.asarray(r, dtype=float).tolist()
+    sx, sy, sz = 0.5 * (e21 - e12), 0.5 * (e02 - e20), 0.5 * (e10 - e01)
+    sin_t = math.sqrt(sx * sx + sy * sy + sz * sz)
+    cos_t = 0.5 * (e00 + e11 + e22 - 1.0)
+    if sin_t > 1e-9:
+        k = math.atan2(sin_t, cos_t) / sin_t
+        out[0], out[1], out[2] = sx * k, sy * k, sz * k
+    elif cos_t > 0.0:
+        out[:] = 0.0  # identity
+    else:
+        e = np.asarray(r, dtype=float)
+        a = np.sqrt(np.clip((np.diag(e) + 1.0) * 0.5, 0.0, None))
+        k = int(np.argmax(a))
+        for j in range(3):
+            if j != k:
+                a[j] = math.copysign(a[j], e[k, j] + e[j, k])
+        out[:] = a / np.linalg.norm(a) * math.pi
+    return out
 
 
 def quat_mul(a, b) -> np.ndarray:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy._core import umath  # ufunc clip: ~5x less call overhead than np.clip on 6-vectors
 
+from robot_rl.contract.rotations import mat_to_rotvec
+
 
 @dataclass(frozen=True)
 class CartesianImpedanceConfig:
@@ -53,31 +55,9 @@ class CartesianImpedanceConfig:
 
 
 def rotation_error(r: np.ndarray, r_d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Rotation vector (axis * angle, base frame) of R R_d^T: the rotation that takes the target onto the current.
-
-    Written with Python floats on purpose: it runs every control tick and small-array numpy calls cost more.
-    """
-    if out is None:
-        out = np.empty(3)
-    (e00, e01, e02), (e10, e11, e12), (e20, e21, e22) = r.dot(r_d.T).tolist()
-    sx, sy, sz = 0.5 * (e21 - e12), 0.5 * (e02 - e20), 0.5 * (e10 - e01)
-    sin_t = math.sqrt(sx * sx + sy * sy + sz * sz)
-    cos_t = 0.5 * (e00 + e11 + e22 - 1.0)
-    if sin_t > 1e-9:
-        k = math.atan2(sin_t, cos_t) / sin_t
-        out[0], out[1], out[2] = sx * k, sy * k, sz * k
-    elif cos_t > 0.0:
-        out[:] = 0.0  # identity
-    else:
-        # 180 degrees: a a^T = (E + I) / 2; the largest diagonal entry is the sign reference
-        e = r.dot(r_d.T)
-        a = np.sqrt(np.clip((np.diag(e) + 1.0) * 0.5, 0.0, None))
-        k = int(np.argmax(a))
-        for j in range(3):
-            if j != k:
-                a[j] = math.copysign(a[j], e[k, j] + e[j, k])
-        out[:] = a / np.linalg.norm(a) * math.pi
-    return out
+    """Rotation vector (axis * angle, base frame) of R R_d^T: the rotation that takes the target onto the current
+    (the contract's log map, ``robot_rl.contract.rotations.mat_to_rotvec``)."""
+    return mat_to_rotvec(r.dot(r_d.T), out)
 
 
 class CartesianImpedanceController:
