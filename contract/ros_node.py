@@ -178,6 +178,17 @@ def camera_info_msg(stamp, frame_id: str, width: int, height: int, fx: float, fy
     return m
 
 
+def check_overrides(node) -> None:
+    """A parameter given to the node (``-p``, a params file entry that matches it) that the node never declared
+    is a typo or a stale name and would be ignored silently: refuse it (one line). rclpy has no public accessor
+    for the overrides; without the attribute nothing is checked."""
+    given = set(getattr(node, "_parameter_overrides", {}) or {})
+    unknown = sorted(n for n in given if not node.has_parameter(n))
+    if unknown:
+        known = ", ".join(sorted(node._parameters)) if hasattr(node, "_parameters") else "?"
+        raise P.ParameterError(f"{node.get_name()}: unknown parameter {unknown[0]!r} (known: {known})")
+
+
 def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) -> int:
     """A node's ``main``: ``make()`` builds the node (a bad parameter -> one line on stderr, exit 2), ``spin(node)``
     (default ``rclpy.spin``) runs it, Ctrl-C / external shutdown exit 0; ``on_exit(node)`` runs before the node is
@@ -190,6 +201,7 @@ def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) ->
     try:
         try:
             node = make()
+            check_overrides(node)
         except tuple(codes) as e:
             print(f"{label}: {e}", file=sys.stderr)
             return next(c for t, c in codes.items() if isinstance(e, t))

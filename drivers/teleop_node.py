@@ -25,20 +25,6 @@ class TeleopNodeParams:
     rate_hz: float = param(20.0, gt=0, le=1000, doc="publish rate")
 
 
-class TeleopNodeParams:
-    device: str = param("keyboard", doc="keyboard | gamepad | spacemouse")
-    rate_hz: float = param(20.0, gt=0, le=1000, doc="publish rate")
-
-
-def twist_msg(stamp, twist6) -> TwistStamped:
-    t = TwistStamped()
-    t.header.stamp = stamp
-    v = [float(x) for x in twist6]
-    t.twist.linear.x, t.twist.linear.y, t.twist.linear.z = v[:3]
-    t.twist.angular.x, t.twist.angular.y, t.twist.angular.z = v[3:]
-    return t
-
-
 class TeleopNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("teleop")

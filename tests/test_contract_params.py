@@ -348,3 +348,27 @@ sys.exit(run_node(make, "probe_node"))
                        text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == "probe_node: probe: parameter rate_hz=-2.0 is invalid: expected a finite number > 0"
+
+
+def test_run_node_refuses_a_parameter_the_node_never_declared():
+    """``-p rate_hzz:=2`` (a typo) would be ignored silently by ROS: run_node refuses it with one line, exit 2."""
+    pytest.importorskip("rclpy")
+    code = """
+import sys
+from rclpy.node import Node
+from robot_rl.contract.ros_node import run_node
+
+def make():
+    node = Node("probe")
+    node.declare_parameter("rate_hz", 10.0)
+    return node
+
+sys.exit(run_node(make, "probe_node", spin=lambda node: None))
+"""
+    r = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hzz:=2.0"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("probe_node: probe: unknown parameter 'rate_hzz' (known: ")
+    ok = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hz:=2.0"], capture_output=True,
+                        text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
