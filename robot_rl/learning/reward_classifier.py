@@ -92,7 +92,7 @@ class RewardClassifier(nn.Module):
         self.state_mean.copy_(s.mean(0))
         self.state_std.copy_(s.std(0).clamp_min(0.1) if len(s) > 1 else torch.ones_like(s[0]))
         opt = torch.optim.Adam(self.parameters(), lr=cfg.lr)
-        pos_weight = torch.tensor((len(train) - y[train].sum()).clamp_min(1) / y[train].sum().clamp_min(1))
+        pos_weight = ((len(train) - y[train].sum()).clamp_min(1) / y[train].sum().clamp_min(1)).detach()
         pad = self.encoder_cfg.augment_pad_px
         for _ in range(cfg.epochs):
             order = torch.as_tensor(rng.permutation(train))

@@ -43,6 +43,9 @@ def _trainer_cls():
             self.prior = FlaggedReplayBuffer(spec, self.action_dim, self.prior.capacity + cfg.total_env_steps,
                                              rc.extra_frame_fraction, self.device)
             self.router = FlaggedRouter(self.online, self.prior)
+            from robot_rl.learning.mixer import DataMixer
+
+            self.mixer = DataMixer.of(self.online, self.prior, cfg)
             self.human = None
             if human_cfg is not None:
                 from robot_rl.runtime.scripted_human import ScriptedHuman
@@ -90,12 +93,8 @@ def _trainer_cls():
                 obs = next_obs
                 self.step += 1
                 if self.step >= cfg.start_training_after_steps:
-                    from robot_rl.learning.replay import sample_mixed
-
-                    for g in range(cfg.utd_ratio):
-                        batch = sample_mixed(self.online, self.prior, cfg.batch_size, cfg.replay.online_fraction)
-                        self.agent.update(batch, update_actor=(g == cfg.utd_ratio - 1))
-                        self.updates += 1
+                    self.agent.update_block(self.mixer)  # the algorithm's one UTD loop
+                    self.updates += cfg.utd_ratio
                 if term or trunc:
                     self.episodes += 1
                     obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))

@@ -35,9 +35,9 @@ def _rand(shape, dtype, rng):
 
 def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compile: bool = False, amp: bool = False,
               image_size_px: int = 128, transitions: tuple[int, int] = (ONLINE_TRANSITIONS, PRIOR_TRANSITIONS)):
-    from robot_rl.learning.config import SACConfig
+    from robot_rl.learning.config import AlgoConfig, SACConfig
     from robot_rl.learning.replay import ReplayBuffer
-    from robot_rl.learning.sac import SACAgent
+    from robot_rl.learning.sac import SAC
 
     rng = np.random.default_rng(0)
     spec = {"state": ((STATE_DIM,), np.float32)}
@@ -47,19 +47,25 @@ def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compil
     prior = ReplayBuffer(spec, ACTION_DIM, transitions[1], device=device)
     _fill(online, transitions[0], rng)
     _fill(prior, transitions[1], rng)
-    agent = SACAgent(STATE_DIM, ACTION_DIM, SACConfig(hidden_width=width, num_critics=critics), cameras=cameras,
-                     image_size_px=image_size_px, device=device, compile=compile, amp=amp)
+    algo = AlgoConfig(utd_ratio=1, batch_size=256, compile=compile, amp=amp,
+                      sac=SACConfig(hidden_width=width, num_critics=critics))
+    agent = SAC(spec, ACTION_DIM, algo, device=device)
     return agent, online, prior
 
 
-def time_ours(agent, online, prior, batch: int, updates: int) -> float:
-    from robot_rl.learning.replay import sample_mixed
+def _one_update_block(agent, online, prior, batch: int):
+    """The algorithm's own UTD loop (``update_block``; the agent is built at UTD 1): one full update."""
+    from robot_rl.learning.mixer import DataMixer
 
+    return agent.update_block(DataMixer(online, prior, batch, agent.algo_cfg.replay.online_fraction))
+
+
+def time_ours(agent, online, prior, batch: int, updates: int) -> float:
     if agent.device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(updates):
-        m = agent.update(sample_mixed(online, prior, batch))
+        m = _one_update_block(agent, online, prior, batch)
     m["critic_loss"].item()  # wait for the last update
     return updates / (time.perf_counter() - t0)
 
@@ -110,10 +116,8 @@ def update_flops(step) -> int:
 
 def count_flops(batch: int, width: int, critics: int, dev, cameras: tuple[str, ...] = ()) -> tuple[int, int]:
     """(ours, SB3) FLOPs per full update, counted on eager copies (a compiled graph hides its ops)."""
-    from robot_rl.learning.replay import sample_mixed
-
     agent, online, prior = make_ours(cameras, width, critics, dev, transitions=(2 * batch, batch))
-    ours = update_flops(lambda: agent.update(sample_mixed(online, prior, batch)))
+    ours = update_flops(lambda: _one_update_block(agent, online, prior, batch))
     sb3 = make_sb3(width, batch, dev)
     theirs = update_flops(lambda: sb3.train(gradient_steps=1, batch_size=batch))
     return ours, theirs

@@ -56,10 +56,12 @@ def run_sb3(s: dict, seed: int, out: Path, progress: bool) -> dict:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
+    from robot_rl.envs.sources import get_source
+    from robot_rl.envs.wrappers import StateOnly
     from robot_rl.learning.config import TrainConfig
     from robot_rl.learning.replay import ReplayBuffer, obs_spec_of
-    from robot_rl.loops.trainer import collect_demos, evaluate, make_env
-    from robot_rl.envs.wrappers import StateOnly
+    from robot_rl.loops.demos import collect_expert_demos
+    from robot_rl.loops.trainer import evaluate, make_env
 
     torch.manual_seed(seed)
     cfg = TrainConfig(task=s["task"], seed=seed)
@@ -69,7 +71,8 @@ def run_sb3(s: dict, seed: int, out: Path, progress: bool) -> dict:
                 device="auto")
     if s["sb3_demos"] and s["demos"] > 0:  # the same demos ours gets, in SB3's own buffer
         demo_buf = ReplayBuffer(obs_spec_of(env.observation_space), 7, 100 * s["demos"] + 1)
-        collect_demos(env, demo_buf, s["demos"], cfg.demo_noise_std, seed)
+        expert = get_source(cfg.task).make_expert(env, noise_std=cfg.demo_noise_std, seed=seed)
+        collect_expert_demos(env, expert, demo_buf, s["demos"], seed)
         for i in range(len(demo_buf)):
             t = demo_buf.gather(torch.tensor([i]))
             model.replay_buffer.add(t["obs"]["state"].numpy(), t["next_obs"]["state"].numpy(), t["action"].numpy(),
@@ -111,7 +114,7 @@ def steps_to(curve, threshold: float):
 
 
 def run(a) -> dict:
-    from robot_rl.loops.trainer import plot_curves
+    from robot_rl.loops.logs import plot_curves
 
     s = _settings(a)
     out = Path(a.out)
