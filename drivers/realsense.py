@@ -28,13 +28,32 @@ from robot_rl.drivers.camera_common import (
 )
 
 log = logging.getLogger("robot_rl.drivers.realsense")
+PLAYBACK_END = ("loop", "stop", "hold")
+DEPTH_UNITS_M = 0.001  # what we publish: 16UC1 depth is millimetres (REP 118), whatever the device's units
+
+
+class RecordingEnded(CameraError):
+    """A played-back recording reached its end (``playback_end="stop"``)."""
+
+
+def distortion_model_name(rs, model, coeffs) -> str:
+    """The CameraInfo distortion label of a librealsense model. Brown-Conrady is ROS's plumb_bob; inverse and
+    modified Brown-Conrady are not (they map the other way / differ in the tangential terms), so they keep their
+    own names rather than be silently rectified with the wrong model. All-zero coefficients are plumb_bob."""
+    if not any(coeffs) or model in (rs.distortion.none, rs.distortion.brown_conrady):
+        return "plumb_bob"
+    if model == rs.distortion.kannala_brandt4:
+        return "equidistant"
+    return str(model).rsplit(".", 1)[-1]  # inverse_brown_conrady, modified_brown_conrady, ftheta
 
 
 @dataclass(frozen=True)
 class RealSenseConfig:
     serial: str = ""  # "" selects the only connected device (an error if there are several)
     playback_file: str = ""  # a .bag/.db3 recording instead of a device (tests, replays)
-    playback_repeat: bool = True
+    # at the end of a recording: "loop" (again from the start, logged), "stop" (read() raises RecordingEnded) or
+    # "hold" (read() keeps returning the last frame at the recording's rate, logged once)
+    playback_end: str = "loop"
     color_width_px: int = 640
     color_height_px: int = 480
     fps: int = 30
@@ -57,6 +76,9 @@ class RealSenseConfig:
                 raise ValueError(f"RealSenseConfig.{name} must be a positive integer, got {v!r}")
         if self.crop_xywh_px is not None:
             validate_crop(tuple(self.crop_xywh_px), self.color_width_px, self.color_height_px)
+        if self.playback_end not in PLAYBACK_END:
+            raise ValueError(f"RealSenseConfig.playback_end must be one of {', '.join(PLAYBACK_END)}, "
+                             f"got {self.playback_end!r}")
         if self.playback_file and not os.path.isfile(self.playback_file):
             raise CameraNotFoundError(f"RealSense recording not found: {self.playback_file}")
 
@@ -86,16 +108,19 @@ class RealSenseCamera:
         self.intrinsics: Intrinsics | None = None
         self.crop = tuple(cfg.crop_xywh_px) if cfg.crop_xywh_px is not None else center_square_crop(
             cfg.color_width_px, cfg.color_height_px)
-        self.depth_units_m = 0.001
+        self.depth_units_m = DEPTH_UNITS_M  # the device's (recording's) units; frames are converted to mm
         self.failures = 0
         self.restarts = 0
+        self.playback_passes = 1
+        self._last: Frame | None = None
+        self._ended = False
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
     def _config(self):
         rs, cfg = self.rs, self.cfg
         c = rs.config()
         if cfg.playback_file:
-            c.enable_device_from_file(cfg.playback_file, repeat_playback=cfg.playback_repeat)
+            c.enable_device_from_file(cfg.playback_file, repeat_playback=cfg.playback_end == "loop")
         else:
             serials = connected_serials()
             if cfg.serial:
@@ -124,11 +149,14 @@ class RealSenseCamera:
         dev = profile.get_device()
         self.serial = dev.get_info(rs.camera_info.serial_number)
         if cfg.playback_file:
+            if cfg.serial and cfg.serial != self.serial:
+                pipe.stop()
+                raise CameraNotFoundError(f"recording {cfg.playback_file} is of RealSense {self.serial}, not of the "
+                                          f"requested serial {cfg.serial!r}")
             dev.as_playback().set_real_time(True)
+            self._playback = dev.as_playback()
         ci = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
-        model = "plumb_bob" if ci.model in (rs.distortion.none, rs.distortion.brown_conrady,
-                                            rs.distortion.modified_brown_conrady,
-                                            rs.distortion.inverse_brown_conrady) else str(ci.model)
+        model = distortion_model_name(rs, ci.model, ci.coeffs)
         self.raw_intrinsics = Intrinsics(ci.width, ci.height, ci.fx, ci.fy, ci.ppx, ci.ppy, model,
                                          tuple(float(c) for c in ci.coeffs))
         self.intrinsics = self.raw_intrinsics.crop_resize(self.crop, cfg.output_width_px, cfg.output_height_px)
@@ -167,6 +195,8 @@ class RealSenseCamera:
         cfg = self.cfg
         if self.pipeline is None and self.serial is None:
             raise CameraError("camera not started")
+        if self._ended:
+            return self._at_end()
         while True:
             try:
                 if self.pipeline is None:  # a restart failed: try again (counts as a failure if it fails)
@@ -179,8 +209,15 @@ class RealSenseCamera:
                     raise RuntimeError("frameset without a colour frame")
                 frame = self._convert(fs, color)
                 self.failures = 0
+                self._note_wrap(frame)
+                self._last = frame
                 return frame
             except (RuntimeError, CameraError) as e:
+                if self._playback_finished():
+                    self._ended = True
+                    log.info("RealSense recording %s: end reached after %d frames (playback_end=%s)",
+                             cfg.playback_file, self._last.frame_number if self._last else 0, cfg.playback_end)
+                    return self._at_end()
                 self.failures += 1
                 log.warning("RealSense %s: no frame (%s), %d in a row", self.serial, e, self.failures)
                 if self.failures >= cfg.max_consecutive_failures:
@@ -189,6 +226,27 @@ class RealSenseCamera:
                         f"({self.restarts} pipeline restarts)") from None
                 if self.failures % cfg.restart_after_failures == 0:
                     self._restart()
+
+    def _playback_finished(self) -> bool:
+        if not self.cfg.playback_file or self.cfg.playback_end == "loop" or self.pipeline is None:
+            return False
+        try:
+            return self._playback.current_status() == self.rs.playback_status.stopped
+        except RuntimeError:
+            return False
+
+    def _at_end(self) -> Frame:
+        if self.cfg.playback_end == "stop" or self._last is None:
+            raise RecordingEnded(f"RealSense recording {self.cfg.playback_file}: end of recording")
+        time.sleep(1.0 / self.cfg.fps)  # hold: the last frame again, at the recording's rate
+        f = self._last
+        return Frame(f.color, f.intrinsics, time.time(), f.frame_number, f.depth, f.depth_units_m)
+
+    def _note_wrap(self, frame: Frame) -> None:
+        if self._last is not None and frame.frame_number < self._last.frame_number and self.cfg.playback_file:
+            self.playback_passes += 1
+            log.info("RealSense recording %s: end reached, looping from the start (pass %d)",
+                     self.cfg.playback_file, self.playback_passes)
 
     def _restart(self) -> None:
         log.warning("RealSense %s: restarting the pipeline", self.serial)
@@ -207,16 +265,25 @@ class RealSenseCamera:
         if self.align is not None:
             d = fs.get_depth_frame()
             if d:
-                depth = crop_resize(np.asanyarray(d.get_data()), self.crop, cfg.output_width_px,
-                                    cfg.output_height_px, nearest=True)
-        return Frame(out, self.intrinsics, time.time(), int(color.get_frame_number()), depth, self.depth_units_m)
+                depth = to_millimetres(crop_resize(np.asanyarray(d.get_data()), self.crop, cfg.output_width_px,
+                                                   cfg.output_height_px, nearest=True), self.depth_units_m)
+        return Frame(out, self.intrinsics, time.time(), int(color.get_frame_number()), depth, DEPTH_UNITS_M)
+
+
+def to_millimetres(depth: np.ndarray, units_m: float) -> np.ndarray:
+    """uint16 depth in ``units_m`` per count -> uint16 millimetres (rounded, saturated at 65535 mm)."""
+    if abs(units_m - DEPTH_UNITS_M) < 1e-12:
+        return depth
+    mm = np.rint(depth.astype(np.float64) * (units_m / DEPTH_UNITS_M))
+    return np.clip(mm, 0, np.iinfo(np.uint16).max).astype(np.uint16)
 
 
 def write_recording(path: str, frames_rgb: list[np.ndarray], intrinsics: Intrinsics, fps: int = 30,
                     depth_frames: list[np.ndarray] | None = None, depth_intrinsics: Intrinsics | None = None,
-                    serial: str = "000000000000", depth_units_m: float = 0.001) -> None:
+                    serial: str = "000000000000", depth_units_m: float = 0.001, distortion: str = "") -> None:
     """Write a real RealSense recording (``rs.software_device`` + ``rs.recorder``) of the given frames with the
-    given intrinsics: the file plays back through the ordinary pipeline (``RealSenseConfig.playback_file``)."""
+    given intrinsics: the file plays back through the ordinary pipeline (``RealSenseConfig.playback_file``).
+    ``distortion``: a librealsense model name (``inverse_brown_conrady``, ...); default none / brown_conrady."""
     rs = _import_rs()
     if not frames_rgb:
         raise ValueError("no frames to record")
@@ -227,7 +294,8 @@ def write_recording(path: str, frames_rgb: list[np.ndarray], intrinsics: Intrins
     def rs_intr(i: Intrinsics):
         r = rs.intrinsics()
         r.width, r.height, r.fx, r.fy, r.ppx, r.ppy = i.width, i.height, i.fx, i.fy, i.cx, i.cy
-        r.model = rs.distortion.none if not any(i.coeffs) else rs.distortion.brown_conrady
+        r.model = getattr(rs.distortion, distortion) if distortion else (
+            rs.distortion.none if not any(i.coeffs) else rs.distortion.brown_conrady)
         r.coeffs = list(i.coeffs)
         return r
 

@@ -97,13 +97,16 @@ def test_realsense_playback_gives_policy_sized_frames_with_the_recorded_intrinsi
 
 
 def test_realsense_recovers_by_restarting_when_frames_stop(recording):
-    """Playback without repeat stops delivering: the bounded wait times out, the pipeline is restarted and
-    frames flow again (from the file's start)."""
-    cfg = RealSenseConfig(playback_file=recording, playback_repeat=False, frame_timeout_ms=300,
-                          restart_after_failures=1, max_consecutive_failures=3)
+    """A stream that freezes (the playback device paused: no more frames) makes the bounded wait time out; the
+    pipeline is restarted and frames flow again (from the file's start)."""
+    cfg = RealSenseConfig(playback_file=recording, frame_timeout_ms=300, restart_after_failures=1,
+                          max_consecutive_failures=3)
     with RealSenseCamera(cfg) as cam:
         t0 = time.monotonic()
-        for _ in range(45):  # more frames than the recording holds
+        for _ in range(5):
+            cam.read()
+        cam._playback.pause()  # frozen
+        for _ in range(5):
             cam.read()
         assert cam.restarts >= 1
         assert time.monotonic() - t0 < 30.0
@@ -112,11 +115,12 @@ def test_realsense_recovers_by_restarting_when_frames_stop(recording):
 def test_realsense_frozen_past_the_budget_is_a_clear_error(recording, tmp_path):
     path = str(tmp_path / "gone.db3")
     shutil.copy(recording, path)
-    cfg = RealSenseConfig(playback_file=path, playback_repeat=False, frame_timeout_ms=300,
-                          restart_after_failures=1, max_consecutive_failures=3)
+    cfg = RealSenseConfig(playback_file=path, frame_timeout_ms=300, restart_after_failures=1,
+                          max_consecutive_failures=3)
     cam = RealSenseCamera(cfg)
     cam.start()
-    os.remove(path)  # the "device" is gone: restarts fail too
+    cam._playback.pause()  # frozen ...
+    os.remove(path)  # ... and the "device" is gone: restarts fail too
     t0 = time.monotonic()
     with pytest.raises(CameraFrozenError, match="no frame for 3 attempts"):
         for _ in range(100):
