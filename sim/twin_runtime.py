@@ -91,6 +91,14 @@ class TwinRuntime:
     def estopped(self) -> bool:
         return self.watchdog.estop_latched
 
+    def recover(self) -> tuple[bool, str]:
+        """Clear a latched e-stop (the driver's ``arm/recover``): the arm keeps holding where it is and tracks
+        again only on a target newer than the recovery."""
+        if not self.estopped:
+            return True, "nothing to recover: no e-stop latched"
+        self.watchdog.reset_estop()
+        return True, "e-stop cleared: holding until a new target arrives"
+
     def reset(self) -> tuple[bool, str]:
         """Back to a (randomised) start pose with a new task instance; refused while the e-stop is latched."""
         if self.estopped:
