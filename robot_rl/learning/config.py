@@ -34,7 +34,8 @@ class EncoderConfig:
 class SACConfig:
     """SAC with RLPD's recipe: critic ensemble + LayerNorm, REDQ min over a random subset, auto entropy."""
 
-    hidden_width: int = param(256, ge=1, doc="hidden units per layer of actor and critics")
+    # 128: what `robot-rl train --task pick_cube` has always run with (the README's figures); dense_control: 256
+    hidden_width: int = param(128, ge=1, doc="hidden units per layer of actor and critics")
     hidden_layers: int = param(2, ge=1, doc="hidden layers of actor and critics")
     num_critics: int = param(10, ge=1, doc="critic ensemble size")
     critic_subset_size: int = param(2, ge=1, doc="REDQ: target = min over this many random target critics")

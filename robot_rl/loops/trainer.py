@@ -31,6 +31,7 @@ from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, obs_spec_of
 from robot_rl.learning.sac import SAC, pick_device
 from robot_rl.loops.demos import DEMO_SEED_OFFSET, collect_expert_demos, load_demo_file  # noqa: F401
 from robot_rl.loops.logs import ScalarLogger, plot_curves
+from robot_rl.runtime.intervention import ExpertTakeover
 
 EVAL_SEED_OFFSET = 1_000_000  # eval episodes use seeds disjoint from training episodes and demos
 DEFAULT_EPISODE_STEPS = 1000  # sizing the prior buffer when an env does not say its episode length
@@ -109,6 +110,9 @@ class Trainer:
         self.history: list[dict] = []  # eval results
         self.wall_s = 0.0
         self.demo_info: dict = {}
+        # in-process interventions: a scripted human (the registered expert) takes over at random
+        self.takeover = ExpertTakeover(self._human, cfg.intervention_prob_per_step, cfg.intervention_steps) \
+            if cfg.intervention_prob_per_step > 0 else None
 
     def _envs(self, env, eval_env):
         if env is None:
@@ -186,9 +190,8 @@ class Trainer:
         """The env the expert acts in: the learner's env without the hybrid gripper wrapper."""
         return self.env.env if isinstance(self.env, DiscreteGripper) else self.env
 
-    def _human_action(self, obs) -> np.ndarray:
-        """The scripted human's action, in the agent's action convention (hybrid: gripper index)."""
-        a = self._human().act(obs)
+    def _human_action(self, a) -> np.ndarray:
+        """A human's action (the env's convention) in the agent's action convention (hybrid: gripper index)."""
         if self.cfg.sac.discrete_gripper:
             g = to_discrete_gripper(self.env.command, float(a[-1]))
             a = np.concatenate([a[:-1], [float(g)]]).astype(np.float32)
@@ -239,17 +242,13 @@ class Trainer:
         stop = False
         if self.step == 0 and not self.history:
             stop, obs = self._eval_and_continue(logger, bar, on_eval, obs)
-        takeover_left = 0
+        if self.takeover is not None:
+            self.takeover.reset()
         while self.step < cfg.total_env_steps and not stop:
-            takeover_started = False
-            if takeover_left == 0 and cfg.intervention_prob_per_step > 0 and \
-                    self.rng.random() < cfg.intervention_prob_per_step:
-                takeover_left, takeover_started = cfg.intervention_steps, True
-                self._human().reset()
-            human = takeover_left > 0
+            h, takeover_started = self.takeover.decide(obs, self.rng) if self.takeover is not None else (None, False)
+            human = h is not None
             if human:
-                action = self._human_action(obs)
-                takeover_left -= 1
+                action = self._human_action(h)
             elif self.step < cfg.random_action_steps:
                 action = self.random_action()
             else:
@@ -274,7 +273,9 @@ class Trainer:
                 logger.log(self.step, {"train/episode_return": ep_ret, "train/episode_length": ep_len,
                                        "train/success": None if ep_success is None else float(ep_success)})
                 obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
-                ep_ret, ep_len, ep_success, takeover_left = 0.0, 0, None, 0
+                ep_ret, ep_len, ep_success = 0.0, 0, None
+                if self.takeover is not None:
+                    self.takeover.reset()
             if self.step >= next_log and metrics:
                 logger.log(self.step, {f"train/{k}": float(v) for k, v in metrics.items()})
                 next_log += cfg.log_every_env_steps
@@ -283,7 +284,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 stop, obs2 = self._eval_and_continue(logger, bar, on_eval, obs)
                 if obs2 is not obs:  # evaluated on the training env: a fresh episode follows
-                    obs, ep_ret, ep_len, ep_success, takeover_left, episode_over = obs2, 0.0, 0, None, 0, True
+                    obs, ep_ret, ep_len, ep_success, episode_over = obs2, 0.0, 0, None, True
+                    if self.takeover is not None:
+                        self.takeover.reset()
                 next_eval += cfg.eval_every_env_steps
                 if stop:  # the caller's condition (e.g. a benchmark reaching its threshold)
                     break

@@ -82,3 +82,52 @@ class InterventionMux:
         self._pending_label = None
         self.twist_t = self.joy_t = -np.inf
         self.buttons = []  # _prev_buttons stays: a button held across the reset is not a new press
+
+
+# ---- in-process takeovers (the trainer and the benches; the ROS actor uses the mux above) --------------------
+class ExpertTakeover:
+    """Scripted interventions: with probability ``prob_per_step`` per policy step the expert (``make_expert()``,
+    built on first use) takes over for ``steps`` steps. ``decide(obs, rng) -> (human action or None, started)``."""
+
+    def __init__(self, make_expert, prob_per_step: float, steps: int):
+        self.make_expert, self.prob, self.steps = make_expert, prob_per_step, steps
+        self.expert = None
+        self.left = 0
+
+    def decide(self, obs, rng: np.random.Generator):
+        started = False
+        if self.left == 0 and self.prob > 0 and rng.random() < self.prob:
+            self.left, started = self.steps, True
+            if self.expert is None:
+                self.expert = self.make_expert()
+            self.expert.reset()
+        if self.left == 0:
+            return None, False
+        self.left -= 1
+        return np.asarray(self.expert.act(obs), np.float32), started
+
+    def reset(self) -> None:
+        self.left = 0
+
+
+class WatcherTakeover:
+    """A human that watches the robot (e.g. :class:`robot_rl.runtime.scripted_human.ScriptedHuman`): ``observe()``
+    feeds it, its ``period()`` is the teleop action or None; a takeover starts when it had been off."""
+
+    def __init__(self, human, observe):
+        self.human, self.observe = human, observe
+        self._was_on = False
+        self.human_steps = self.takeovers = 0
+
+    def decide(self, obs, rng: np.random.Generator):
+        self.observe(self.human)
+        a = self.human.period()
+        started = a is not None and not self._was_on
+        self._was_on = a is not None
+        self.human_steps += int(a is not None)
+        self.takeovers += int(started)
+        return (None, False) if a is None else (np.asarray(a, np.float32), started)
+
+    def reset(self) -> None:
+        self.human.reset()
+        self._was_on = False

@@ -2,7 +2,7 @@
 same task, seeds, demos, env-step budget and evaluation; env steps to the success threshold for each.
 
 What runs: the in-process twin (``TwinArmEnv``, no ROS, so that the A/B fits in minutes on a CPU) with the
-learner of ``robot_rl/agents`` (RLPD/SAC, the :class:`~robot_rl.loops.trainer.Trainer`'s env, agent, demos and
+learner (RLPD/SAC, the :class:`~robot_rl.loops.trainer.Trainer`'s env, agent, demos, training loop and
 evaluation), and the **same scripted human as the ROS runtime** (:class:`robot_rl.runtime.scripted_human.ScriptedHuman`:
 takes over when the TCP made less than ``progress_m`` progress toward the goal over ``patience_steps`` policy
 steps, then drives the noisy expert for ``takeover_steps``). It sees what the twin node publishes (TCP pose and
@@ -31,10 +31,13 @@ def _trainer_cls():
     from robot_rl.loops.trainer import Trainer
 
     class HumanInTheLoopTrainer(Trainer):
-        """The agents' Trainer (env, agent, demos, evaluation) with flagged buffers and a stray-triggered human."""
+        """The Trainer (env, agent, demos, its one training loop and evaluation) with flagged buffers and a
+        stray-triggered scripted human as its takeover source."""
 
         def __init__(self, cfg, out_dir, human_cfg=None):
             super().__init__(cfg, out_dir, progress=False)
+            from robot_rl.learning.mixer import DataMixer
+
             spec = self.online.obs_spec
             rc = cfg.replay
             self.online = FlaggedReplayBuffer(spec, self.action_dim, self.online.capacity, rc.extra_frame_fraction,
@@ -43,85 +46,36 @@ def _trainer_cls():
             self.prior = FlaggedReplayBuffer(spec, self.action_dim, self.prior.capacity + cfg.total_env_steps,
                                              rc.extra_frame_fraction, self.device)
             self.router = FlaggedRouter(self.online, self.prior)
-            from robot_rl.learning.mixer import DataMixer
-
             self.mixer = DataMixer.of(self.online, self.prior, cfg)
-            self.human = None
             if human_cfg is not None:
+                from robot_rl.runtime.intervention import WatcherTakeover
                 from robot_rl.runtime.scripted_human import ScriptedHuman
 
-                self.human = ScriptedHuman(human_cfg)
-            self.human_steps = 0
-            self.takeovers = 0
+                self.takeover = WatcherTakeover(ScriptedHuman(human_cfg), self._observe)
 
         def _task_state(self) -> np.ndarray:
-            """What the twin node publishes on /task/state: [reward, success, features (goal, goal - tcp)]."""
+            """What the twin node publishes on task/state: [reward, success, features (goal, goal - tcp)]."""
             env = self.env.unwrapped
             tcp, _ = env.twin.ee_pose()
             s = float(env.task.success(env.model, env.data, tcp))
             return np.concatenate([[s, s], env.task.features(env.model, env.data, tcp)])
 
-        def _human_period(self) -> np.ndarray | None:
-            if self.human is None:
-                return None
+        def _observe(self, human) -> None:
             pos, rot = self.env.unwrapped.twin.ee_pose()
-            self.human.observe(pos, rot, self._task_state())
-            return self.human.period()
+            human.observe(pos, rot, self._task_state())
 
         def run_ab(self, threshold: float, stop_at_threshold: bool) -> dict:
-            cfg = self.cfg
-            self.prepare()
             t0 = time.perf_counter()
-            obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
-            if self.human is not None:
-                self.human.reset()
-            self._eval(None, None, None)
-            while self.step < cfg.total_env_steps:
-                h = self._human_period()
-                takeover_started = h is not None and self.human.left == self.human.cfg.takeover_steps - 1
-                if h is not None:
-                    action = np.asarray(h, np.float32)
-                    self.human_steps += 1
-                    self.takeovers += int(takeover_started)
-                elif self.step < cfg.random_action_steps:
-                    action = self.random_action()
-                else:
-                    action = self.agent.act(obs, deterministic=False, rng=self.rng)
-                next_obs, reward, term, trunc, info = self.env.step(action)
-                self.router.add(obs, action, reward, next_obs, term, trunc, intervened=h is not None,
-                                takeover_started=takeover_started)
-                obs = next_obs
-                self.step += 1
-                if self.step >= cfg.start_training_after_steps:
-                    self.agent.update_block(self.mixer)  # the algorithm's one UTD loop
-                    self.updates += cfg.utd_ratio
-                if term or trunc:
-                    self.episodes += 1
-                    obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
-                    if self.human is not None:
-                        self.human.reset()
-                if self.step % cfg.eval_every_env_steps == 0:
-                    self._eval(None, None, None)
-                    if stop_at_threshold and self.history[-1]["success_rate"] >= threshold:
-                        break
-            if self.history[-1]["step"] != self.step:
-                self._eval(None, None, None)
+            s = self.run(on_eval=lambda r: stop_at_threshold and r["success_rate"] >= threshold)
             self.wall_s = time.perf_counter() - t0
-            flags = self.prior.stored_flags("intervened")
-            return {"curve": self.curve(), "env_steps": self.step, "updates": self.updates,
-                    "human_steps": self.human_steps, "takeovers": self.takeovers,
-                    "prior_transitions": int(len(self.prior)), "prior_flagged_intervened": int(flags.sum()),
+            tk = self.takeover
+            return {"curve": self.curve(), "env_steps": self.step, "updates": s["updates"],
+                    "human_steps": tk.human_steps if tk else 0, "takeovers": tk.takeovers if tk else 0,
+                    "prior_transitions": int(len(self.prior)),
+                    "prior_flagged_intervened": int(self.prior.stored_flags("intervened").sum()),
                     "prior_flagged_takeover_started": int(self.prior.stored_flags("takeover_started").sum()),
                     "demo_transitions": int(self.demo_info.get("demo_transitions", 0)),
                     "wall_s": round(self.wall_s, 1)}
-
-        def _eval(self, logger, bar, on_eval) -> bool:
-            from robot_rl.loops.trainer import evaluate
-
-            res = evaluate(self.policy(deterministic=True), self.eval_env, self.cfg.eval_episodes, self.cfg.seed)
-            res["step"] = self.step
-            self.history.append(res)
-            return False
 
     return HumanInTheLoopTrainer
 

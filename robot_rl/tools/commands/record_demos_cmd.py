@@ -1,6 +1,12 @@
 """``robot-rl record-demos``: teleoperated episodes -> one MCAP file each (ROS 2 cdr) plus a prior buffer (npz)
 for the learner (``prior_buffer_path``). Drives whatever robot speaks the arm contract (twin node or driver);
-the human drives through ``/teleop/twist`` + ``/teleop/joy`` (teleop node, or the scripted human)."""
+the human drives through ``teleop/twist`` + ``teleop/joy`` (teleop node, or the scripted human).
+
+``prior.npz`` is a :class:`~robot_rl.learning.flagged_replay.FlaggedReplayBuffer` file (format 1 of
+:mod:`robot_rl.loops.demos`: ``counters``, ``frames/<obs key>``, ``actions``, ``rewards``, ``terminated``,
+``obs_frame``, ``next_frame``, ``intervened``, ``takeover_started``); use it as ``robot-rl train --demo-path`` or
+the learner node's ``prior_buffer_path``. A plain npz of transitions (``obs``, ``action``, ``reward``,
+``next_obs``, ``terminated``, ``truncated``) is accepted there too."""
 from __future__ import annotations
 
 import os
