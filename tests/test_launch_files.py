@@ -172,3 +172,35 @@ def test_multi_arm_launch_two_arms_two_actors_one_learner():
     assert ids == {"left", "right"}
     learner = next(n for n in nodes if n.executable == "learner_node")
     assert not learner.namespace  # at the root: its rl/ names resolve to /rl/...
+
+
+def _contract_topic_parameters(name: str) -> bool:
+    """``topics.<key>`` (or ``topics.camera.<cam>.<key>``) for a key of the topic contract."""
+    from robot_rl.contract import topics as T
+
+    keys = {k for g in (T.ARM, T.ARM_DRIVER, T.TWIN, T.TELEOP, T.RL) for k in g} | set(T.camera("x"))
+    parts = name.split(".")
+    return parts[0] == "topics" and (parts[1:] and parts[-1] in keys) and len(parts) in (2, 4)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_every_parameter_a_launch_file_gives_is_declared_by_its_node(path):
+    """A parameter no node declares would be refused at start (run_node: unknown parameter, exit 2): a renamed
+    config field must be renamed in the launch files too."""
+    import yaml
+
+    from tests.test_real_arm_launch import _flat, declared_parameters
+
+    nodes, _ = parse_launch(path)
+    for n in nodes:
+        module_file = n.module.removeprefix("robot_rl.").replace(".", "/") + ".py"
+        if not (REPO_ROOT / module_file).is_file():
+            module_file = "robot_rl/" + module_file
+        declared = declared_parameters(module_file)
+        given = {k for k, _ in n.params}
+        for f in n.params_files:
+            for key, body in yaml.safe_load(f.read_text()).items():
+                if key.split("/")[-1] == n.name:
+                    given |= _flat(body["ros__parameters"])
+        unknown = {g for g in given - declared if not _contract_topic_parameters(g)}
+        assert not unknown, (n.label, sorted(unknown))

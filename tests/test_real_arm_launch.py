@@ -1,8 +1,10 @@
 """launch/real_arm.yaml: ROS 2 YAML launch structure, every exec a module this repository ships, every
-parameter a node declares, the params file's node names match, and the actor is configured as in sim_train."""
+parameter a node declares (its typed config dataclasses, see ``declare_config``), the params file's node names
+match (``/**/<name>`` keys), and the actor is configured as in sim_train."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -13,7 +15,7 @@ LAUNCH = ROOT / "launch" / "real_arm.yaml"
 PARAMS = ROOT / "launch" / "params" / "real_arm.yaml"
 # exec -> module file (the console-script names to register in setup.py)
 EXECUTABLES = {"franka_node": "drivers/franka_node.py", "camera_node": "drivers/camera_node.py",
-               "teleop_node": "drivers/teleop_node.py", "actor_node": "robot_rl/actor_node.py"}
+               "teleop_node": "drivers/teleop_node.py", "actor_node": "robot_rl/runtime/actor_node.py"}
 
 
 def nodes():
@@ -35,15 +37,36 @@ def nodes():
 
 
 def declared_parameters(module_file: str) -> set[str]:
+    """The parameters a node module declares: ``declare_parameter("name", ...)`` literals and every field of the
+    config dataclasses it passes to ``declare_config(self, Cls)`` (dotted names), plus its ``topics.*`` names."""
     tree = ast.parse((ROOT / module_file).read_text())
+    module = importlib.import_module("robot_rl." + module_file[:-3].replace("/", ".").removeprefix("robot_rl."))
+    from robot_rl.contract.params import flat_fields
+
     names = set()
     for n in ast.walk(tree):
-        if isinstance(n, ast.Call) and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str):
-            f = n.func
-            fname = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-            if fname in ("declare_parameter", "p"):
-                names.add(n.args[0].value)
+        if not isinstance(n, ast.Call):
+            continue
+        f = n.func
+        fname = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+        if fname in ("declare_parameter", "p") and n.args and isinstance(n.args[0], ast.Constant) \
+                and isinstance(n.args[0].value, str):
+            names.add(n.args[0].value)
+        if fname == "declare_config" and len(n.args) >= 2 and isinstance(n.args[1], ast.Name):
+            names |= {ff.name for ff in flat_fields(getattr(module, n.args[1].id))}
     return names
+
+
+def _node_name(key: str) -> str:
+    assert key.startswith("/**/"), f"params file key {key!r}: use /**/<node> so any launch namespace matches"
+    return key[len("/**/"):]
+
+
+def _flat(d: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
 
 
 def test_real_arm_launch_structure_and_executables_exist():
@@ -66,10 +89,12 @@ def test_driver_parameters_in_the_launch_file_are_declared_by_the_nodes():
     ns, _ = nodes()
     params = yaml.safe_load(PARAMS.read_text())
     by_name = {n["name"]: n for n in ns}
-    for node_name, body in params.items():
+    for key, body in params.items():
+        node_name = _node_name(key)
         assert node_name in by_name, f"params file names unknown node {node_name}"
         declared = declared_parameters(EXECUTABLES[by_name[node_name]["exec"]])
-        assert set(body["ros__parameters"]) <= declared, set(body["ros__parameters"]) - declared
+        given = _flat(body["ros__parameters"])
+        assert given <= declared, given - declared
     for n in ns:
         if n["exec"] in ("franka_node", "camera_node"):
             declared = declared_parameters(EXECUTABLES[n["exec"]])
