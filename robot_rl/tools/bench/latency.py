@@ -34,11 +34,13 @@ import numpy as np
 
 def write_weights(path: Path, task: str, cameras: tuple[str, ...], image_size_px: int, out_dir: Path) -> int:
     """An untrained policy exported exactly as the learner node exports weights."""
+    from robot_rl.contract.params import build
     from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
     from robot_rl.runtime.wire import encode_weights
 
-    core = LearnerCore(LearnerConfig(task=task, cameras=cameras, image_size_px=image_size_px, num_demos=0,
-                                     capacity_transitions=16, num_critics=2, device="cpu"), out_dir)
+    cfg = build(LearnerConfig, {"task": task, "cameras": cameras, "image_size_px": image_size_px, "num_demos": 0,
+                                "replay.capacity_transitions": 16, "sac.num_critics": 2, "device": "cpu"})
+    core = LearnerCore(cfg, out_dir)
     tensors, arch = core.actor_weights()
     version = 1
     path.write_bytes(encode_weights(tensors, version, arch))
