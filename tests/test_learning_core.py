@@ -202,9 +202,14 @@ def test_train_on_a_gymnasium_id_with_demos_from_a_plain_npz_file(tmp_path):
 
 
 def test_trainer_from_python_with_an_env_instance_and_a_demo_file(tmp_path):
+    from robot_rl.loops.demos import save_plain_demos
     from robot_rl.loops.trainer import Trainer
 
-    _pendulum_demos(tmp_path / "demos.npz", n=40)
+    _pendulum_demos(tmp_path / "flat.npz", n=40)
+    with np.load(tmp_path / "flat.npz") as z:  # rewritten with per-key obs arrays (obs/state, next_obs/state)
+        save_plain_demos(tmp_path / "demos.npz", [({"state": z["obs"][i]}, z["action"][i], z["reward"][i],
+                                                   {"state": z["next_obs"][i]}, z["terminated"][i], z["truncated"][i])
+                                                  for i in range(40)])
     cfg = preset(TrainConfig, "dense_control", {"total_env_steps": 120, "eval_every_env_steps": 120,
                                                 "eval_episodes": 1, "sac.hidden_width": 16, "batch_size": 16})
     t = Trainer(cfg, tmp_path / "run", progress=False, env=gym.make("Pendulum-v1"), demos=tmp_path / "demos.npz")

@@ -1,11 +1,15 @@
-"""The learning core (pure torch, no rclpy), split LeRobot-style:
+"""The learning core (pure torch: imports none of the twin, the drivers, rclpy or mujoco), split LeRobot-style:
 
-- ``config``: typed dataclass configs (SAC/RLPD, encoder, replay, training run)
+- ``config``: the one config tree (SAC, encoder, replay, update schedule = ``AlgoConfig``; ``TrainConfig``) with
+  units and ranges, and the named presets (``sparse_manipulation``, ``dense_control``)
 - ``networks``: vectorised critic ensemble, tanh-Gaussian actor, gripper critic, pixel encoder, DrQ shift
-- ``sac``: the algorithm, one fused update, readable top to bottom (CleanRL-style)
-- ``replay``: frame-sharing ring buffer on the learner's device, 50/50 mixing, intervention routing, RLIF
+- ``policy``: what ships to actors (normalisation + encoder + actor [+ gripper head]), rebuilt from a weights
+  payload that carries the algorithm config and the observation spec
+- ``sac``: the algorithm (critics, targets, temperature, optimiser) and its one update-to-data loop
+- ``mixer``: where batches come from (RLPD's online / prior mix)
+- ``replay`` / ``flagged_replay``: frame-sharing ring buffers on the learner's device, intervention routing, RLIF
 - ``reward_classifier``: learned success reward with a held-out-precision threshold
 - ``checkpoint``: atomic, code-free persistence with checksums (:class:`CheckpointError` on damage)
-- ``trainer``: the twin training loop (demos, evaluation, logs, curves, exact resume)
-- ``wrappers``: state-only observations, discrete gripper
+
+The training loop is :mod:`robot_rl.loops.trainer`; env sources and wrappers are in :mod:`robot_rl.envs`.
 """

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from robot_rl.envs.sources import success_of
+from robot_rl.envs.wrappers import to_discrete_gripper
 
 DEMO_SEED_OFFSET = 2_000_000  # demo episodes use seeds disjoint from training and evaluation episodes
 
@@ -133,3 +134,18 @@ def collect_expert_demos(env, expert, buffer, episodes: int, seed: int, to_store
                 buffer.add(*t)
             kept += 1
     return {"demos": kept, "demo_attempts": tried, "demo_transitions": len(buffer)}
+
+
+class HybridDemoActions:
+    """Continuous expert actions -> the hybrid action (gripper command -> close/stay/open index)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.prev = -1.0
+
+    def __call__(self, a) -> np.ndarray:
+        g = to_discrete_gripper(self.prev, float(a[-1]))
+        self.prev = float(a[-1]) if abs(a[-1]) > 0 else self.prev
+        return np.concatenate([a[:-1], [float(g)]]).astype(np.float32)

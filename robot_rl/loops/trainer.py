@@ -29,7 +29,7 @@ from robot_rl.learning.config import TrainConfig, algo_of, from_dict
 from robot_rl.learning.mixer import DataMixer
 from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, obs_spec_of
 from robot_rl.learning.sac import SAC, pick_device
-from robot_rl.loops.demos import DEMO_SEED_OFFSET, collect_expert_demos, load_demo_file  # noqa: F401
+from robot_rl.loops.demos import DEMO_SEED_OFFSET, HybridDemoActions, collect_expert_demos, load_demo_file  # noqa: F401
 from robot_rl.loops.logs import ScalarLogger, plot_curves
 from robot_rl.runtime.intervention import ExpertTakeover
 
@@ -351,21 +351,6 @@ class Trainer:
             "device": str(self.device), "log": {"kind": getattr(self, "log_kind", None), "path": str(getattr(self, "log_path", ""))},
             "history": self.history,
         }
-
-
-class HybridDemoActions:
-    """Continuous expert actions -> the hybrid action (gripper command -> close/stay/open index)."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.prev = -1.0
-
-    def __call__(self, a) -> np.ndarray:
-        g = to_discrete_gripper(self.prev, float(a[-1]))
-        self.prev = float(a[-1]) if abs(a[-1]) > 0 else self.prev
-        return np.concatenate([a[:-1], [float(g)]]).astype(np.float32)
 
 
 def steps_to_threshold(curve: list[tuple[int, float]], threshold: float) -> int | None:

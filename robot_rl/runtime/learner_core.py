@@ -93,10 +93,11 @@ class LearnerCore:
             load_demo_file(c.prior_buffer_path, self.prior)
         elif c.num_demos > 0:
             from robot_rl.envs.sources import get_source
-            from robot_rl.loops.demos import collect_expert_demos
+            from robot_rl.loops.demos import HybridDemoActions, collect_expert_demos
 
             expert = get_source(c.task).make_expert(env, noise_std=c.demo_noise_std, seed=c.seed)
-            collect_expert_demos(env, expert, self.prior, c.num_demos, c.seed)
+            to_stored = HybridDemoActions() if c.sac.discrete_gripper else None  # the hybrid action's gripper index
+            collect_expert_demos(env, expert, self.prior, c.num_demos, c.seed, to_stored)
         n = min(self.prior.frames_written, self.prior.frame_capacity)
         if n > 1:
             self.agent.set_state_normalization(self.prior.frames["state"][:n].cpu().numpy())
