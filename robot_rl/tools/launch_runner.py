@@ -49,6 +49,9 @@ NODE_EXECUTABLES = {
     "learner_node": "robot_rl.runtime.learner_node",
     "scripted_human_node": "robot_rl.runtime.scripted_human_node",
     "teleop_node": "robot_rl.drivers.teleop_node",
+    "franka_node": "robot_rl.drivers.franka_node",
+    "camera_node": "robot_rl.drivers.camera_node",
+    "latency_probe_node": "robot_rl.runtime.latency_probe_node",
 }
 SEARCH_PACKAGES = ("robot_rl", "robot_rl.sim", "robot_rl.drivers", "robot_rl.calibration")
 
