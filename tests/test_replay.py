@@ -135,3 +135,19 @@ def test_a_small_unwrapped_buffer_loads_into_a_larger_one_and_a_wrapped_one_is_r
     small.save(tmp_path / "wrapped.npz")
     with pytest.raises(ValueError, match="capacity"):
         FlaggedReplayBuffer(spec, 2, capacity_transitions=1000).load(tmp_path / "wrapped.npz")
+
+
+def test_an_unwrapped_buffer_persists_only_its_written_prefix_and_restores_exactly():
+    spec = {"state": ((3,), np.float32)}
+    buf = ReplayBuffer(spec, 2, 10_000)
+    for i in range(5):
+        buf.add({"state": np.full(3, i, np.float32)}, [i, -i], float(i), {"state": np.full(3, i + 1, np.float32)},
+                False, i == 4)
+    arrs = buf.state_arrays()
+    assert arrs["frames/state"].shape == (6, 3) and arrs["actions"].shape == (5, 2)  # not the 10 000 capacity
+    again = ReplayBuffer(spec, 2, 10_000)
+    again.load_arrays(arrs)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    a, b = buf.sample(32, g1), again.sample(32, g2)
+    assert torch.equal(a["obs"]["state"], b["obs"]["state"]) and torch.equal(a["action"], b["action"])
+    assert len(again) == 5 and again.frames_written == 6

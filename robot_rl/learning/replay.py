@@ -119,10 +119,15 @@ class ReplayBuffer:
 
     # ---- persistence (npz, no pickle) ----------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
-        arrs = {f"frames/{k}": v.cpu().numpy() for k, v in self.frames.items()}
-        arrs.update(actions=self.actions.cpu().numpy(), rewards=self.rewards.cpu().numpy(),
-                    terminated=self.terminated.cpu().numpy(), obs_frame=self.obs_frame.cpu().numpy(),
-                    next_frame=self.next_frame.cpu().numpy())
+        """The arrays to persist; a buffer that has not wrapped yet writes only its written prefix (a checkpoint
+        costs what the data holds, not the capacity)."""
+        wrapped = self.frames_written > self.frame_capacity or self.transitions_written > self.capacity
+        nf = self.frame_capacity if wrapped else self.frames_written
+        nt = self.capacity if wrapped else self.transitions_written
+        arrs = {f"frames/{k}": v[:nf].cpu().numpy() for k, v in self.frames.items()}
+        arrs.update(actions=self.actions[:nt].cpu().numpy(), rewards=self.rewards[:nt].cpu().numpy(),
+                    terminated=self.terminated[:nt].cpu().numpy(), obs_frame=self.obs_frame[:nt].cpu().numpy(),
+                    next_frame=self.next_frame[:nt].cpu().numpy())
         counters = [self.frames_written, self.transitions_written, self.start, int(self._episode_open),
                     self.capacity, self.frame_capacity, self.action_dim]
         arrs["counters"] = np.asarray(counters, dtype=np.int64)
@@ -151,11 +156,14 @@ class ReplayBuffer:
                              f"({tw} transitions, {fw} frames written), this buffer "
                              f"{(self.capacity, self.frame_capacity, self.action_dim)}")
         nf, nt = (fcap, cap) if same else (fw, tw)
-        for k in self.frames:
-            self.frames[k][:nf].copy_(torch.from_numpy(arrs[f"frames/{k}"][:nf]))
+        for k in self.frames:  # the file may hold only the written prefix (see state_arrays)
+            a = arrs[f"frames/{k}"][:nf]
+            self.frames[k][:len(a)].copy_(torch.from_numpy(a))
         for name in ("actions", "rewards", "terminated", "obs_frame", "next_frame"):
-            getattr(self, name)[:nt].copy_(torch.from_numpy(arrs[name][:nt]))
-        self._obs_frame_host[:nt] = arrs["obs_frame"][:nt].astype(np.int64)
+            a = arrs[name][:nt]
+            getattr(self, name)[:len(a)].copy_(torch.from_numpy(a))
+        a = arrs["obs_frame"][:nt]
+        self._obs_frame_host[:len(a)] = a.astype(np.int64)
         self.frames_written, self.transitions_written, self.start = fw, tw, start
         self._episode_open = bool(open_)
         last = {k: arrs[f"last_next_obs/{k}"] for k in self.obs_spec if f"last_next_obs/{k}" in arrs}
