@@ -138,3 +138,58 @@ def test_two_arms_two_actors_one_learner_over_dds_exactly_once_and_weights_reach
         learner.shutdown()
         if watch is not None:
             watch.close()
+
+
+def test_twin_in_a_namespace_hears_a_default_qos_estop_and_refuses_reset(tmp_path):
+    """An e-stop sent like ``ros2 topic pub /left/arm/estop std_msgs/Bool '{data: true}'`` (default QoS: reliable,
+    volatile) reaches the twin under /left (subscribe_safety); the twin holds (mode estop) and refuses reset."""
+    import signal
+    import subprocess
+    import sys
+
+    from std_msgs.msg import Bool, Float64MultiArray
+    from std_srvs.srv import Trigger
+
+    from robot_rl.contract.ros_node import qos
+
+    domain = random.Random().randint(100, 200)
+    twin = subprocess.Popen([sys.executable, "-m", "robot_rl.sim.twin_node", "--ros-args", "-r", "__ns:=/left",
+                             "-p", "cameras:=[]", "-p", "state_hz:=50"], cwd=str(REPO_ROOT),
+                            env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("estop_sender", context=ctx)
+    modes = []
+    node.create_subscription(Float64MultiArray, "/left/" + T.TWIN["twin_status"].name,
+                             lambda m: modes.append(int(m.data[0])), qos(T.TWIN["twin_status"].qos))
+    pub = node.create_publisher(Bool, "/left/" + T.ARM["estop"].name, 10)  # rclpy's default profile
+    reset = node.create_client(Trigger, "/left/" + T.ARM["reset"].name)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    try:
+        deadline = time.monotonic() + 60
+        while not modes and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.1)
+        assert modes, "no /left/arm/twin_status"
+        assert 3 not in modes
+        deadline = time.monotonic() + 20
+        while (not modes or modes[-1] != 3) and time.monotonic() < deadline:
+            pub.publish(Bool(data=True))
+            ex.spin_once(timeout_sec=0.1)
+        assert modes[-1] == 3, f"the twin did not engage the e-stop (modes {sorted(set(modes))})"
+        assert reset.wait_for_service(timeout_sec=10)
+        fut = reset.call_async(Trigger.Request())
+        ex.spin_until_future_complete(fut, timeout_sec=10)
+        assert fut.result() is not None and not fut.result().success and "e-stop" in fut.result().message
+    finally:
+        twin.send_signal(signal.SIGINT)
+        try:
+            rc = twin.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(twin.pid, signal.SIGKILL)
+            rc = None
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    assert rc == 0, twin.stdout.read()
