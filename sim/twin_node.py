@@ -7,7 +7,8 @@ Every name is relative (a launch namespace ``/left`` gives ``/left/arm/ee_pose``
 ``camera_info`` at ``camera_hz`` (rgb8, numpy, no cv_bridge), and the twin-only ``task/state``
 (``[reward, success, task features...]``) and ``arm/twin_status``. Subscribes ``arm/target_pose`` and
 ``arm/gripper/command`` (reliable) and ``arm/estop`` (every publisher QoS matches; a latched e-stop reaches a late
-joiner). Serves ``arm/reset`` (std_srvs/Trigger). Parameters: :class:`TwinRuntimeConfig` (ranges checked; a bad
+joiner). Serves ``arm/reset`` and ``arm/recover`` (std_srvs/Trigger; recover clears a latched e-stop once the
+e-stop topic is released, as the driver's). Parameters: :class:`TwinRuntimeConfig` (ranges checked; a bad
 one is one line on stderr and exit code 2).
 """
 from __future__ import annotations
@@ -25,8 +26,6 @@ from robot_rl.contract import ros_node as rn
 from robot_rl.contract import topics as T
 from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
-ARM_KEYS = ("joint_states", "ee_pose", "ee_wrench", "gripper_state", "target_pose", "gripper_command", "estop",
-            "reset")
 MODES = ("waiting", "tracking", "hold", "estop")
 
 
@@ -34,8 +33,7 @@ class TwinNode(Node):
     def __init__(self):
         super().__init__("twin")
         cfg = rn.declare_config(self, TwinRuntimeConfig)
-        arm = {k: T.ARM[k] for k in ARM_KEYS}
-        n = rn.topic_names(self, {**arm, **T.TWIN})
+        n = rn.topic_names(self, {**T.ARM, **T.TWIN})  # the driver's arm contract, plus the twin-only topics
         self.rt = TwinRuntime(cfg)  # an unknown camera -> ValueError (one line, exit 2)
         self.cfg = cfg
         pub = lambda t, key, eps=T.ARM: self.create_publisher(t, n[key], rn.qos(eps[key].qos))  # noqa: E731
@@ -55,6 +53,8 @@ class TwinNode(Node):
         self.create_subscription(Float64, n["gripper_command"], self._on_gripper, rn.qos(T.ARM["gripper_command"].qos))
         rn.subscribe_safety(self, Bool, n["estop"], self._on_estop, T.SAFETY)
         self.create_service(Trigger, n["reset"], self._on_reset)
+        self.create_service(Trigger, n["recover"], self._on_recover)
+        self._estop_asserted = False
         self.create_timer(1.0 / cfg.state_hz, self._tick)
         if self.cams:
             self.create_timer(1.0 / cfg.camera_hz, self._cameras)
@@ -69,9 +69,17 @@ class TwinNode(Node):
         self.rt.on_gripper(float(m.data))
 
     def _on_estop(self, m: Bool) -> None:
+        self._estop_asserted = bool(m.data)
         if m.data and not self.rt.estopped:
             self.rt.estop()
             self.get_logger().warn("E-STOP engaged (latched): holding")
+
+    def _on_recover(self, req, resp):
+        if self._estop_asserted:  # as the Franka driver: the e-stop topic must be released first
+            resp.success, resp.message = False, "e-stop is still asserted on the e-stop topic; release it first"
+        else:
+            resp.success, resp.message = self.rt.recover()
+        return resp
 
     def _on_reset(self, req, resp):
         resp.success, resp.message = self.rt.reset()

@@ -130,6 +130,10 @@ def test_node_drives_the_arm_over_dds_and_shuts_down_cleanly(domain_id):
             r = call(reset)
             assert not r.success and "e-stop" in r.message
             assert got["status"]["fault"] is None
+            # the whole arm contract (and the driver's status) under the namespace: the twin's test checks the same
+            from tests.test_multi_arm_launch import contract_endpoints_missing
+
+            assert not contract_endpoints_missing(client, NS, "franka", {**T.ARM, **T.ARM_DRIVER})
         finally:
             node.send_signal(signal.SIGINT)
             try:

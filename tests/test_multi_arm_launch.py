@@ -140,9 +140,28 @@ def test_two_arms_two_actors_one_learner_over_dds_exactly_once_and_weights_reach
             watch.close()
 
 
+def contract_endpoints_missing(node, ns: str, node_name: str, endpoints) -> list[str]:
+    """The contract endpoints (topics published or subscribed, services served, with their types) that the node
+    ``ns/node_name`` does not have, according to the ROS graph."""
+    services = dict(node.get_service_names_and_types_by_node(node_name, ns))
+    missing = []
+    for e in endpoints.values():
+        name = f"{ns}/{e.name}"
+        if e.is_service:
+            ok = e.type in services.get(name, [])
+        else:
+            infos = node.get_publishers_info_by_topic(name) + node.get_subscriptions_info_by_topic(name)
+            ok = any(i.node_name == node_name and i.node_namespace == ns and i.topic_type == e.type for i in infos)
+        if not ok:
+            missing.append(f"{name} ({e.type})")
+    return missing
+
+
 def test_twin_in_a_namespace_hears_a_default_qos_estop_and_refuses_reset(tmp_path):
     """An e-stop sent like ``ros2 topic pub /left/arm/estop std_msgs/Bool '{data: true}'`` (default QoS: reliable,
-    volatile) reaches the twin under /left (subscribe_safety); the twin holds (mode estop) and refuses reset."""
+    volatile) reaches the twin under /left (subscribe_safety); the twin holds (mode estop) and refuses reset until
+    the topic is released and arm/recover called. The twin exposes the whole arm contract under /left (the Franka
+    driver's test checks the same for the driver: parity through the contract)."""
     import signal
     import subprocess
     import sys
@@ -182,6 +201,19 @@ def test_twin_in_a_namespace_hears_a_default_qos_estop_and_refuses_reset(tmp_pat
         fut = reset.call_async(Trigger.Request())
         ex.spin_until_future_complete(fut, timeout_sec=10)
         assert fut.result() is not None and not fut.result().success and "e-stop" in fut.result().message
+        recover = node.create_client(Trigger, "/left/" + T.ARM["recover"].name)
+        assert recover.wait_for_service(timeout_sec=10)
+        for data, ok in ((True, False), (False, True)):  # refused while the topic still asserts the e-stop
+            for _ in range(5):
+                pub.publish(Bool(data=data))
+                ex.spin_once(timeout_sec=0.1)
+            fut = recover.call_async(Trigger.Request())
+            ex.spin_until_future_complete(fut, timeout_sec=10)
+            assert fut.result().success is ok, fut.result().message
+        fut = reset.call_async(Trigger.Request())
+        ex.spin_until_future_complete(fut, timeout_sec=10)
+        assert fut.result().success, fut.result().message
+        assert not contract_endpoints_missing(node, "/left", "twin", {**T.ARM, **T.TWIN})
     finally:
         twin.send_signal(signal.SIGINT)
         try:
