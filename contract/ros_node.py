@@ -6,9 +6,10 @@
   float is expected);
 - :func:`topic_names` declares ``topics.<key>`` parameters defaulting to the contract's relative names;
 - :func:`subscribe_safety` subscribes a safety input (e-stop) so that every publisher's QoS matches;
-- :func:`pose_msg` / :func:`wrench_msg` / :func:`twist_msg` / :func:`joint_state_msg` / :func:`image_msg` / :func:`camera_info_msg` /
-  :func:`stamp_s` translate messages;
-- :func:`run_node` is a node's ``main``: a bad parameter is one line and exit 2, Ctrl-C exits 0.
+- :func:`pose_msg` / :func:`pose_of` / :func:`wrench_msg` / :func:`twist_msg` / :func:`joint_state_msg` /
+  :func:`image_msg` / :func:`camera_info_msg` / :func:`stamp_s` translate messages;
+- :func:`run_node` is a node's ``main``: a bad parameter, or one the node never declared (:func:`check_overrides`),
+  is one line and exit 2; Ctrl-C exits 0.
 """
 from __future__ import annotations
 

@@ -111,7 +111,8 @@ class CameraNode(Node):
 
 
 def main(args=None) -> int:
-    return rn.run_node(CameraNode, "camera_node", args, errors={CameraError: EXIT_NOT_FOUND, ValueError: EXIT_NOT_FOUND})
+    return rn.run_node(CameraNode, "camera_node", args,
+                       errors={CameraError: EXIT_NOT_FOUND, ValueError: EXIT_NOT_FOUND})
 
 
 if __name__ == "__main__":
