@@ -102,9 +102,17 @@ def test_sim_train_transitions_weights_learner_restart_and_actor_kill(tmp_path, 
         assert sent_while_down > persisted_before
         # restart: resumes from the checkpoint, the actor re-sends everything after it
         restarted = subprocess.Popen(learner_spec.command(), env={**runner.env}, cwd=str(REPO_ROOT),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        s = _wait(lambda: (st := _stats(out)) and st["resumed"] and st["received"]["actor0"] >= sent_while_down
-                  and st, 120, "the restarted learner to catch up")
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        threading.Thread(target=runner._pump, args=("learner-restarted", restarted), daemon=True).start()
+        try:
+            s = _wait(lambda: (st := _stats(out)) and st["resumed"] and st["received"]["actor0"] >= sent_while_down
+                      and st, 120, "the restarted learner to catch up")
+        except AssertionError as e:
+            with lines.lock:
+                mine = [l for l in lines.lines if l.startswith("[learner-restarted]")][-30:]
+            st = {k: v for k, v in (_stats(out) or {}).items() if k != "episode_log"}
+            raise AssertionError(f"{e}; exit code {restarted.poll()}; stats {st}; restarted learner:\n"
+                                 + "".join(mine)) from None
         assert s["online_transitions"] == s["received"]["actor0"]  # 0 lost, 0 duplicated
         # interventions reach the prior buffer with their flag (flags survived the learner's restart too)
         assert s["interventions"] > 0
