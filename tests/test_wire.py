@@ -142,3 +142,48 @@ def test_inbox_rejects_duplicates_and_gaps_per_actor():
     assert not inbox.accept(a3) and inbox.gaps == 1
     assert inbox.accept(a2) and inbox.accept(a3)
     assert inbox.received == {"a0": 3, "b": 1}
+
+
+def _lossy_restart_run(window: int, depth: int = 100, steps: int = 400) -> tuple[list[int], Inbox, int]:
+    """A restarted learner (received 0) whose reader keeps only the latest ``depth`` messages and reads them only
+    every 4th tick (busy in between), while the actor rewinds and bursts at 64 messages per tick."""
+    from collections import deque
+
+    out = Outbox("a0", resend_after_s=0.3, max_send_per_call=64, window=window)
+    for i in range(600):  # a backlog the old learner never persisted
+        out.add(_t(i + 1, img=False))
+    inbox, reader, accepted, now, done_at = Inbox({"a0": 0}), deque(maxlen=depth), [], 0.0, None
+    for tick in range(steps):
+        if done_at is None and len(accepted) == 600:
+            done_at = tick
+        if tick % 4 == 0:
+            while reader:
+                t = reader.popleft()
+                if inbox.accept(t):
+                    accepted.append(t.seq)
+        reader.extend(out.to_send(now))  # KEEP_LAST: the oldest unread messages fall out
+        out.on_ack(inbox.received["a0"], 0, now)
+        now += 0.05
+    return accepted, inbox, done_at
+
+
+def test_outbox_window_keeps_a_rewind_within_the_readers_history():
+    accepted, inbox, done_at = _lossy_restart_run(window=50)
+    assert accepted == list(range(1, 601))  # everything, in order, exactly once
+    assert inbox.gaps == 0 and inbox.duplicates == 0
+    _, unbounded, unbounded_done_at = _lossy_restart_run(window=10**9)
+    # without flow control the reader loses the head of every burst: thousands of wasted resends, and catching
+    # up waits for a rewind that happens to land right before a read (seen as a restarted learner stuck in gaps)
+    assert unbounded.gaps > 1000
+    assert unbounded_done_at is None or unbounded_done_at > 2 * done_at
+
+
+def test_outbox_never_has_more_than_window_in_flight_beyond_the_acked_prefix():
+    out = Outbox("a0", max_send_per_call=1000, window=30)
+    for i in range(100):
+        out.add(_t(i + 1, img=False))
+    sent = out.to_send(0.0)
+    assert [t.seq for t in sent] == list(range(1, 31))
+    assert out.to_send(0.1) == []  # nothing until the learner acknowledges
+    out.on_ack(20, 0, 0.2)
+    assert [t.seq for t in out.to_send(0.3)] == list(range(31, 51))

@@ -6,7 +6,13 @@ of each actor (duplicates and gaps are ignored) and acknowledges two numbers per
 contiguous prefix in memory) and ``persisted`` (the prefix in the last checkpoint). When ``received`` stops
 short of what was sent for ``resend_after_s`` -- a learner that restarted from its checkpoint, or lost
 messages -- the outbox rewinds and sends again from ``received + 1``. A restarted learner therefore ends up
-with every transition exactly once. Time is passed in (any monotonic clock)."""
+with every transition exactly once. Time is passed in (any monotonic clock).
+
+Flow control: at most ``window`` transitions are ever in flight beyond the learner's acknowledged ``received``.
+The learner's reader keeps the *latest* ``depth`` messages (the contract's transitions QoS is KEEP_LAST 1000); a
+burst larger than that while the learner is busy (a checkpoint, a long update) would drop the oldest -- exactly
+the ones it needs next -- and every rewind would repeat the loss. With ``window`` below the reader's depth a
+rewind always fits."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -16,8 +22,11 @@ from robot_rl.runtime.wire import Transition
 
 class Outbox:
     def __init__(self, actor_id: str, capacity: int = 200_000, resend_after_s: float = 2.0,
-                 max_send_per_call: int = 64):
+                 max_send_per_call: int = 64, window: int = 500):
+        if window < 1:
+            raise ValueError("window must be >= 1")
         self.actor_id = actor_id
+        self.window = window
         self.capacity = capacity
         self.resend_after_s = resend_after_s
         self.max_send_per_call = max_send_per_call
@@ -58,7 +67,8 @@ class Outbox:
         """Transitions to publish now (in seq order, at most ``max_send_per_call``)."""
         out = []
         s = max(self.next_to_send, min(self._items) if self._items else self.next_to_send)
-        while s <= self.last_seq and len(out) < self.max_send_per_call:
+        last = min(self.last_seq, self.received + self.window)  # flow control (module docstring)
+        while s <= last and len(out) < self.max_send_per_call:
             t = self._items.get(s)
             if t is not None:
                 out.append(t)
