@@ -17,6 +17,7 @@ import sys
 
 import rclpy
 import rclpy.executors
+import rclpy.impl.implementation_singleton
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -197,7 +198,12 @@ def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) ->
     (exit 2), or ``{type: exit code}``. A node may set ``exit_code`` (e.g. a camera that froze) to be returned."""
     codes = dict(errors) if isinstance(errors, dict) else {e: 2 for e in errors}
     codes.setdefault(P.ParameterError, 2)
-    rclpy.init(args=sys.argv if args is None else args)
+    try:
+        rclpy.init(args=sys.argv if args is None else args)
+    except rclpy.impl.implementation_singleton.rclpy_implementation.RCLError as e:  # unparsable --ros-args (e.g. "-p rate:=" with no value)
+        reason = str(e).split(", at ")[0].removeprefix("failed to initialize rcl: ")
+        print(f"{label}: bad command-line arguments: {reason}", file=sys.stderr)
+        return 2
     node = None
     try:
         try:

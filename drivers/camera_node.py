@@ -23,7 +23,7 @@ from robot_rl.contract import topics as T
 from robot_rl.contract.params import ParameterError, param
 from robot_rl.drivers.camera_common import CameraError, CameraFrozenError, Frame
 from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
-from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig
+from robot_rl.drivers.realsense import PLAYBACK_END, RealSenseCamera, RealSenseConfig, RecordingEnded
 
 EXIT_NOT_FOUND = 2
 EXIT_FROZEN = 3
@@ -36,6 +36,8 @@ class CameraNodeParams:
     # quote it on the command line (serial:="'0123'"), as with realsense-ros
     serial: str = param("", doc="RealSense serial (empty: the only one)")
     playback_file: str = param("", doc="a RealSense recording (.bag/.db3) instead of a device")
+    playback_end: str = param("loop", choices=PLAYBACK_END,
+                              doc="at the end of the recording: loop, stop (the node exits 0) or hold the last frame")
     device: str = param("0", doc="OpenCV: an index or a path/URL")
     width_px: int = param(640, gt=0, le=8192)
     height_px: int = param(480, gt=0, le=8192)
@@ -59,7 +61,7 @@ def open_camera(p: CameraNodeParams, where: str = "camera"):
     crop = tuple(p.crop_xywh_px) if any(p.crop_xywh_px) else None
     if p.driver == "realsense":
         return RealSenseCamera(RealSenseConfig(
-            serial=p.serial, playback_file=p.playback_file, color_width_px=p.width_px, color_height_px=p.height_px,
+            serial=p.serial, playback_file=p.playback_file, playback_end=p.playback_end, color_width_px=p.width_px, color_height_px=p.height_px,
             fps=p.fps, depth_enabled=p.depth_enabled, depth_width_px=p.width_px, depth_height_px=p.height_px,
             crop_xywh_px=crop, output_width_px=p.output_width_px, output_height_px=p.output_height_px,
             frame_timeout_ms=p.frame_timeout_ms))
@@ -91,6 +93,11 @@ class CameraNode(Node):
         while not self._stop.is_set():
             try:
                 f = self.camera.read()
+            except RecordingEnded as e:
+                self.get_logger().info(f"{e}: stopping (playback_end=stop)")
+                if self.context.ok():
+                    self.context.try_shutdown()
+                return
             except CameraFrozenError as e:
                 self.get_logger().error(str(e))
                 self.exit_code = EXIT_FROZEN
@@ -104,8 +111,14 @@ class CameraNode(Node):
                 self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
 
     def destroy_node(self) -> None:
+        """Idempotent: the read loop may shut the context down itself (end of recording, frozen camera), which
+        destroys the node from that thread; the main thread's cleanup then finds it destroyed."""
+        if getattr(self, "_destroyed", False):
+            return
+        self._destroyed = True
         self._stop.set()
-        self._thread.join(3.0)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(3.0)
         self.camera.stop()
         super().destroy_node()
 

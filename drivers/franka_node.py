@@ -28,6 +28,7 @@ from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
 from robot_rl.contract import ros_node as rn
+from robot_rl.contract.rotations import mat_to_quat
 from robot_rl.contract import topics as T
 from robot_rl.contract.params import ParameterError, param
 from robot_rl.controllers.filtered_loop import FiltersConfig
@@ -41,7 +42,6 @@ from robot_rl.drivers.franka import (
     FrankaError,
     GripperConfig,
     ResetMotionConfig,
-    rot_to_quat_xyzw,
 )
 
 _d = FrankaArmConfig()
@@ -190,8 +190,7 @@ class FrankaNode(Node):
         js = rn.joint_state_msg(stamp, self.joint_names, s.q, s.dq, s.tau_measured_nm)
         js.header.frame_id = self.frame_id
         self.pub_joints.publish(js)
-        qx, qy, qz, qw = rot_to_quat_xyzw(s.ee_rot)
-        self.pub_pose.publish(rn.pose_msg(stamp, self.frame_id, s.ee_pos, (qw, qx, qy, qz)))
+        self.pub_pose.publish(rn.pose_msg(stamp, self.frame_id, s.ee_pos, mat_to_quat(s.ee_rot)))
         self.pub_wrench.publish(rn.wrench_msg(stamp, self.frame_id, s.ee_wrench))
         width = self.arm.gripper_width_m()
         if width is not None:

@@ -372,3 +372,21 @@ sys.exit(run_node(make, "probe_node", spin=lambda node: None))
     ok = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hz:=2.0"], capture_output=True,
                         text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_run_node_unparsable_ros_args_exit_2_without_a_traceback():
+    """``-p rate_hz:=`` (no value) makes rcl refuse to initialise: one line of ours, exit 2, no traceback."""
+    pytest.importorskip("rclpy")
+    code = """
+import sys
+from rclpy.node import Node
+from robot_rl.contract.ros_node import run_node
+sys.exit(run_node(lambda: Node("probe"), "probe_node", spin=lambda node: None))
+"""
+    r = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hz:="], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    ours = [l for l in r.stderr.splitlines() if l.startswith("probe_node:")]
+    assert ours == ["probe_node: bad command-line arguments: Couldn't parse parameter override rule: "
+                    "'-p rate_hz:='. Error: error not set"], r.stderr

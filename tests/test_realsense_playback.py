@@ -101,3 +101,21 @@ def test_inverse_brown_conrady_is_not_labelled_plumb_bob(tmp_path):
     plain = _record(tmp_path / "g.db3")
     with _cam(plain) as cam:
         assert cam.intrinsics.distortion_model == "plumb_bob"
+
+
+def test_camera_node_with_playback_end_stop_exits_0_at_the_end_of_the_recording(tmp_path):
+    pytest.importorskip("rclpy")
+    import os
+    import random
+    import subprocess
+    import sys
+
+    path = _record(tmp_path / "h.db3")
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.Random().randint(100, 200))}
+    r = subprocess.run([sys.executable, "-m", "robot_rl.drivers.camera_node", "--ros-args", "-p", "name:=front",
+                        "-p", f"playback_file:={path}", "-p", "playback_end:=stop", "-p", f"width_px:={W}",
+                        "-p", f"height_px:={H}", "-p", "frame_timeout_ms:=400"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-2000:]
+    assert "end of recording: stopping (playback_end=stop)" in out and "Traceback" not in out, out[-2000:]
