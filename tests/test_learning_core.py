@@ -129,6 +129,7 @@ def test_dense_control_preset_is_sb3_sac_defaults_and_sparse_manipulation_the_de
     s = d.sac
     assert (s.discount, s.num_critics, s.initial_temperature, s.backup_entropy, d.utd_ratio, s.actor_lr,
             s.critic_lr, d.batch_size, s.hidden_width, d.num_demos) == (0.99, 2, 1.0, True, 1, 3e-4, 3e-4, 256, 256, 0)
+    assert s.actor_q_reduction == "min" and TrainConfig().sac.actor_q_reduction == "mean"
     assert to_flat(preset(TrainConfig, "sparse_manipulation")) == to_flat(TrainConfig())
 
 
@@ -258,3 +259,20 @@ def test_an_image_env_without_images_entries_is_refused_in_one_line():
         with redirect_stderr(err):
             code = main(["train", "--env", env_id, "--steps", "5", "--no-progress", "--out", "/tmp/unused"])
         assert code == 2 and msg in err.getvalue() and len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+
+
+def test_actor_loss_over_the_min_or_the_mean_of_the_critics_as_configured():
+    """``actor_q_reduction``: the actor is scored by the critics' min (SAC / SB3) or mean (RLPD / REDQ)."""
+    losses = {}
+    for red in ("mean", "min"):
+        torch.manual_seed(0)
+        cfg = dataclasses.replace(SMALL, sac=dataclasses.replace(SMALL.sac, num_critics=4, actor_q_reduction=red))
+        algo = SAC(_spec(), 2, cfg)
+        buf = ReplayBuffer(_spec(), 2, 64)
+        for i in range(40):
+            buf.add({"state": np.full(5, i)}, np.zeros(2), 0.0, {"state": np.full(5, i + 1)}, False, False)
+        torch.manual_seed(1)
+        batch = DataMixer.of(buf, ReplayBuffer(_spec(), 2, 4), cfg).sample()
+        losses[red] = float(algo.update(batch, update_actor=True)["actor_loss"])
+    # same networks, same batch, same sampled actions: min(Q) <= mean(Q), so the min loss is the larger one
+    assert losses["min"] > losses["mean"]

@@ -40,6 +40,8 @@ class SACConfig:
     num_critics: int = param(10, ge=1, doc="critic ensemble size")
     critic_subset_size: int = param(2, ge=1, doc="REDQ: target = min over this many random target critics")
     critic_layer_norm: bool = param(True, doc="LayerNorm after every critic hidden layer (RLPD)")
+    actor_q_reduction: str = param("mean", choices=("mean", "min"),
+                                   doc="actor loss over the critics: mean of all (RLPD/REDQ) or min (SAC, SB3)")
     discount: float = param(0.97, gt=0.0, le=1.0, doc="per env step; 0.97 is SERL's for 10 Hz manipulation")
     polyak_tau: float = param(0.005, gt=0.0, le=1.0, doc="target <- (1 - tau) target + tau online per update")
     actor_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of the actor")
@@ -119,10 +121,11 @@ PRESETS: dict[str, dict] = {
     "sparse_manipulation": {},
     # Stable-Baselines3 SAC's defaults (stable_baselines3/sac/sac.py: gamma 0.99, 2 critics without LayerNorm,
     # ent_coef "auto" from 1.0, target entropy -dim(A), soft-Q target with entropy, train_freq 1 / gradient_steps
-    # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2])
+    # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2],
+    # actor loss on the min of the two critics)
     "dense_control": {
         "sac.discount": 0.99, "sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.critic_layer_norm": False,
-        "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
+        "sac.actor_q_reduction": "min", "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
         "sac.actor_lr": 3e-4, "sac.critic_lr": 3e-4, "sac.temperature_lr": 3e-4, "sac.hidden_width": 256,
         "sac.hidden_layers": 2, "sac.log_std_min": -20.0, "sac.log_std_max": 2.0, "batch_size": 256, "utd_ratio": 1,
         "start_training_after_steps": 100, "random_action_steps": 100, "num_demos": 0,

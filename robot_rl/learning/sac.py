@@ -144,7 +144,8 @@ class SAC(nn.Module):
 
         if update_actor:
             frozen = [p.detach() for p in self.critic.parameters()]
-            q_pi = self.critic(torch.cat([x.detach(), a_pi], -1), params=frozen).mean(0)
+            q_all = self.critic(torch.cat([x.detach(), a_pi], -1), params=frozen)
+            q_pi = q_all.min(0).values if cfg.actor_q_reduction == "min" else q_all.mean(0)
             terms["actor_loss"] = (alpha * logp_pi - q_pi).mean()
             terms["temperature_loss"] = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
             stats.update(temperature=alpha, entropy=-logp_pi.detach().mean())
