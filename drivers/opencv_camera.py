@@ -9,16 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from robot_rl.drivers.camera_common import (
-    CameraError,
-    CameraFrozenError,
-    CameraNotFoundError,
-    Frame,
-    Intrinsics,
-    center_square_crop,
-    crop_resize,
-    validate_crop,
-)
+from robot_rl.drivers.camera_common import (CameraError, CameraFrozenError, CameraNotFoundError, Frame, Intrinsics,
+                                            center_square_crop, crop_resize, validate_crop)
 
 log = logging.getLogger("robot_rl.drivers.opencv_camera")
 

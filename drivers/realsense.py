@@ -16,16 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_rl.drivers.camera_common import (
-    CameraError,
-    CameraFrozenError,
-    CameraNotFoundError,
-    Frame,
-    Intrinsics,
-    center_square_crop,
-    crop_resize,
-    validate_crop,
-)
+from robot_rl.drivers.camera_common import (CameraError, CameraFrozenError, CameraNotFoundError, Frame, Intrinsics,
+                                            center_square_crop, crop_resize, validate_crop)
 
 log = logging.getLogger("robot_rl.drivers.realsense")
 PLAYBACK_END = ("loop", "stop", "hold")

@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from robot_rl.tools.bench.cli import emit
+
 
 class _Recorder:
     """Stands in for the twin's control law for one rollout: records each tick's inputs, then calls the law."""
@@ -105,10 +107,4 @@ def add_parser(sub) -> None:
     p.add_argument("--episodes", type=int, default=3, help="expert episodes whose ticks are recorded")
     p.add_argument("--repeats", type=int, default=5, help="replays of the recorded ticks")
     p.add_argument("--json", action="store_true")
-
-    def _go(a):
-        from robot_rl.tools.bench.cli import emit
-
-        return emit(run(a.task, a.episodes, a.repeats), a.json)
-
-    p.set_defaults(func=_go)
+    p.set_defaults(func=lambda a: emit(run(a.task, a.episodes, a.repeats), a.json))

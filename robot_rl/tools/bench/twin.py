@@ -9,6 +9,8 @@ import time
 import mujoco
 import numpy as np
 
+from robot_rl.tools.bench.cli import emit
+
 
 def _run_env(env, expert, steps: int, seed: int, snapshots: list | None):
     """Time ``steps`` env.step calls under the expert (resets and expert time excluded)."""
@@ -109,10 +111,4 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=300, help="env (policy) steps per measurement")
     p.add_argument("--repeats", type=int, default=3, help="measurements; medians are reported")
     p.add_argument("--json", action="store_true")
-
-    def _go(a):
-        from robot_rl.tools.bench.cli import emit
-
-        return emit(run(a.task, a.steps, a.repeats), a.json)
-
-    p.set_defaults(func=_go)
+    p.set_defaults(func=lambda a: emit(run(a.task, a.steps, a.repeats), a.json))
