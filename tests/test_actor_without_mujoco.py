@@ -1,5 +1,6 @@
 """The robot's onboard computer runs the actor without MuJoCo: an actor node whose process cannot import
-``mujoco`` (nor the twin package) runs a whole episode against a twin node in another process, over real DDS."""
+``mujoco`` (nor the twin package) runs a whole episode against a twin node in another process, over real DDS. It is
+started before the twin: a reset service that is not there yet is waited for, not a crash."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -28,18 +30,24 @@ BLOCKING_RUNNER = textwrap.dedent("""
 
 def test_actor_process_runs_an_episode_with_mujoco_unimportable(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.Random().randint(100, 200)), "PYTHONUNBUFFERED": "1"}
+    # the actor starts first: the arm's reset service is not there yet, it waits and retries instead of crashing
+    actor_proc = subprocess.Popen([sys.executable, "-c", BLOCKING_RUNNER, "--ros-args", "-p", "task:=reach",
+                                   "-p", "max_episodes:=1", "-p", "obs_timeout_s:=5.0", "-p", "actor_id:=onboard",
+                                   "-p", "reset_timeout_s:=1.0"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+    time.sleep(4.0)
     twin = subprocess.Popen([sys.executable, "-m", "robot_rl.sim.twin_node", "--ros-args", "-p", "task:=reach",
                              "-p", "cameras:=\"\"", "-p", "seed:=3"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        actor = subprocess.run([sys.executable, "-c", BLOCKING_RUNNER, "--ros-args", "-p", "task:=reach",
-                                "-p", "max_episodes:=1", "-p", "obs_timeout_s:=5.0", "-p", "actor_id:=onboard"],
-                               env=env, capture_output=True, text=True, timeout=240)
+        log = actor_proc.communicate(timeout=240)[0]
     finally:
+        if actor_proc.poll() is None:
+            actor_proc.kill()
         twin.terminate()
         twin_out = twin.communicate(timeout=30)[0]
-    log = actor.stdout + actor.stderr
-    assert actor.returncode == 0, log[-3000:] + "\n--- twin ---\n" + twin_out[-2000:]
+    assert actor_proc.returncode == 0, log[-3000:] + "\n--- twin ---\n" + twin_out[-2000:]
+    assert "reset refused by the robot" in log and "retrying" in log, log[-3000:]
     assert "unimportable" not in log, log[-3000:]
     # one finished episode of the task's length, on the random exploration policy (no learner)
     assert "episode {" in log and "'steps': 100" in log, log[-3000:]

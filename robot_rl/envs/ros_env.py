@@ -38,6 +38,10 @@ class ObservationTimeout(TimeoutError):
     """No fresh observation from the robot within the timeout (driver, cameras or task stream silent)."""
 
 
+class ResetRefused(RuntimeError):
+    """The robot refused (or did not answer) the reset service: not up yet, e-stopped, or faulted."""
+
+
 @dataclass
 class ArmSample:
     """The latest value of every input stream; ``*_t`` are arrival times on the link's monotonic clock."""
@@ -110,7 +114,7 @@ class RosArmEnv(gym.Env):
         super().reset(seed=seed)
         ok, msg = self.link.reset(self.cfg.reset_timeout_s)
         if not ok:
-            raise RuntimeError(f"reset refused by the robot: {msg}")
+            raise ResetRefused(f"reset refused by the robot: {msg}")
         t = self.clock()
         self.sleep(self.cfg.reset_settle_s)
         settled = t + self.cfg.reset_settle_s
@@ -187,5 +191,5 @@ class RosArmEnv(gym.Env):
 
 
 # quat_to_mat stays importable here for robot_rl/runtime/scripted_human_node.py (it is the contract's)
-__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig", "quat_to_mat",
+__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "ResetRefused", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig", "quat_to_mat",
            "state_dim_for", "state_vector"]

@@ -20,7 +20,7 @@ from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 from robot_rl.contract import ros_node as rn
 from robot_rl.contract.params import param
 from robot_rl.contract.topics import RL
-from robot_rl.envs.ros_env import ObservationTimeout, RosArmEnv, RosEnvConfig
+from robot_rl.envs.ros_env import ObservationTimeout, ResetRefused, RosArmEnv, RosEnvConfig
 from robot_rl.runtime import ros_adapter as ra
 from robot_rl.runtime.actor_core import ActorConfig, ActorCore
 from robot_rl.runtime.delivery import Outbox
@@ -152,6 +152,10 @@ class ActorNode(rclpy.node.Node):
             except ObservationTimeout as e:
                 self.get_logger().warn(f"robot silent ({e}); retrying")
                 time.sleep(0.5)
+                continue
+            except ResetRefused as e:  # driver not up yet, or e-stopped until someone recovers it: wait, retry
+                self.get_logger().warn(f"{e}; retrying in 1 s", throttle_duration_sec=5.0)
+                time.sleep(1.0)
                 continue
             finally:
                 if self.recorder is not None:
