@@ -121,11 +121,11 @@ PRESETS: dict[str, dict] = {
     "sparse_manipulation": {},
     # Stable-Baselines3 SAC's defaults (stable_baselines3/sac/sac.py: gamma 0.99, 2 critics without LayerNorm,
     # ent_coef "auto" from 1.0, target entropy -dim(A), soft-Q target with entropy, train_freq 1 / gradient_steps
-    # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2],
-    # actor loss on the min of the two critics)
+    # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2];
+    # SB3 scores the actor on the min of its two critics: sac.actor_q_reduction=min; not the preset yet, see README)
     "dense_control": {
         "sac.discount": 0.99, "sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.critic_layer_norm": False,
-        "sac.actor_q_reduction": "min", "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
+        "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
         "sac.actor_lr": 3e-4, "sac.critic_lr": 3e-4, "sac.temperature_lr": 3e-4, "sac.hidden_width": 256,
         "sac.hidden_layers": 2, "sac.log_std_min": -20.0, "sac.log_std_max": 2.0, "batch_size": 256, "utd_ratio": 1,
         "start_training_after_steps": 100, "random_action_steps": 100, "num_demos": 0,

@@ -30,6 +30,9 @@ class LearnerNodeParams:
     checkpoint_every_s: float = param(5.0, gt=0.0, doc="checkpoint period [s]")
     weights_every_updates: int = param(50, ge=1, doc="publish weights after this many updates")
     updates_per_tick: int = param(4, ge=1, doc="most gradient updates per 20 ms tick")
+    # The executor takes one transitions message per wait cycle and the train tick is in every cycle: without a
+    # gap a backlog (a restarted learner, a loaded CPU) drains at one message per train tick and never catches up.
+    train_gap_s: float = param(0.02, ge=0.0, doc="at least this long between train ticks for messages and acks [s]")
     torch_threads: int = param(1, ge=1, doc="torch CPU threads")
 
 
@@ -54,6 +57,7 @@ class LearnerNode(rclpy.node.Node):
         self.create_timer(0.5, self._ack)
         self.create_timer(self.params.checkpoint_every_s, self._checkpoint)
         self._last_weights_at = -1
+        self._trained_at = -float("inf")
         self._publish_weights()
         self.get_logger().info(f"learner up: resumed={self.core.resumed} received={self.core.inbox.received} "
                                f"prior={len(self.core.prior)} out={self.out_dir}")
@@ -67,7 +71,10 @@ class LearnerNode(rclpy.node.Node):
             self.get_logger().warn(f"dropped a transitions message: {e}")
 
     def _train(self) -> None:
+        if time.monotonic() - self._trained_at < self.params.train_gap_s:
+            return  # the executor serves the queued transitions and acks first
         self.core.train(self.params.updates_per_tick)
+        self._trained_at = time.monotonic()
         if self.core.updates - self._last_weights_at >= self.params.weights_every_updates:
             self._publish_weights()
 
