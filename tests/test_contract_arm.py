@@ -118,7 +118,8 @@ def test_ros_env_runs_with_mujoco_and_robot_rl_sim_unimportable():
                 if any(name == b or name.startswith(b + ".") for b in BLOCKED):
                     raise ImportError(f"{name} is unimportable in this test")
         sys.meta_path.insert(0, Block())
-        from robot_rl.envs.ros_env import ArmSample, RosArmEnv, RosEnvConfig, state_dim_for
+        from robot_rl.contract.arm import state_dim_for
+        from robot_rl.envs.ros_env import ArmSample, RosArmEnv, RosEnvConfig
 
         class Link:
             def __init__(self):

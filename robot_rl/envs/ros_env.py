@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from robot_rl.contract import arm
-from robot_rl.contract.arm import PROPRIO_DIM, ArmTaskIO, state_dim_for
+from robot_rl.contract.arm import PROPRIO_DIM, ArmTaskIO
 from robot_rl.contract.rotations import mat_to_quat, mat_to_rotvec, quat_to_mat
 
 
@@ -190,6 +190,5 @@ class RosArmEnv(gym.Env):
         return self._steps
 
 
-# quat_to_mat stays importable here for robot_rl/runtime/scripted_human_node.py (it is the contract's)
-__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "ResetRefused", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig", "quat_to_mat",
-           "state_dim_for", "state_vector"]
+__all__ = ["ArmLink", "ArmSample", "ObservationTimeout", "ResetRefused", "PROPRIO_DIM", "RosArmEnv", "RosEnvConfig",
+           "state_vector"]
