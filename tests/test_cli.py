@@ -33,5 +33,11 @@ def test_bench_twin_prints_one_json_object_with_the_overhead_ratio():
     r = robot_rl("bench", "twin", "--json", "--steps", "20", "--repeats", "1")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["overhead_ratio"] > 1.0 and out["control_steps_per_s_state"] > out["control_steps_per_s_2cams"] > 0
+    # figures only, no timing claims (a loaded CI machine can make 20 steps of anything look faster): each rate is
+    # positive and finite, and each ratio is the quotient of the rates it names
+    rates = {k: v for k, v in out.items() if k.endswith("_per_s") or "_per_s_" in k}
+    assert rates and all(0 < v < float("inf") for v in rates.values())
+    raw = out["raw_mj_step_control_steps_per_s"]
+    assert abs(out["overhead_ratio"] - raw / out["control_steps_per_s_state"]) < 1e-6 * out["overhead_ratio"]
+    assert abs(out["overhead_ratio_2cams"] - raw / out["control_steps_per_s_2cams"]) < 1e-6 * out["overhead_ratio_2cams"]
     assert out["machine"]["cpus"] >= 1
