@@ -113,6 +113,15 @@ def pose_of(m) -> tuple[list[float], list[float]]:
     return [p.x, p.y, p.z], [o.w, o.x, o.y, o.z]
 
 
+def header_rejection(node, m, expected_frame: str, max_age_s: float, max_future_s: float):
+    """``(cause, detail)`` if a stamped command's header refuses it (frame, stamp against ``node``'s clock: see
+    :func:`robot_rl.contract.rejects.check_stamped_input`), else None."""
+    from robot_rl.contract.rejects import check_stamped_input
+
+    return check_stamped_input(m.header.frame_id, stamp_s(m.header.stamp), node.get_clock().now().nanoseconds * 1e-9,
+                               expected_frame, max_age_s, max_future_s)
+
+
 def wrench_msg(stamp, frame_id: str, wrench6):
     from geometry_msgs.msg import WrenchStamped
 

@@ -217,13 +217,13 @@ class FrankaArm(FrankaTorqueLoop):
     def command_gripper(self, closedness: float) -> None:
         """0 open ... 1 closed. Ignored while e-stopped or faulted."""
         c = float(closedness)
-        if not math.isfinite(c):
-            raise ValueError(f"gripper command must be finite, got {closedness!r}")
+        if not (math.isfinite(c) and 0.0 <= c <= 1.0):
+            raise ValueError(f"gripper command must be in [0, 1], got {closedness!r}")
         if self._gripper_worker is None:
             raise FrankaError("no gripper (GripperConfig.enabled is False or not connected)")
         if self._estop_requested or self.fault is not None:
             return
-        self._gripper_worker.command(min(1.0, max(0.0, c)))
+        self._gripper_worker.command(c)
 
     def gripper_width_m(self) -> float | None:
         return None if self._gripper_worker is None else self._gripper_worker.width_m

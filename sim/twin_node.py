@@ -8,7 +8,9 @@ Every name is relative (a launch namespace ``/left`` gives ``/left/arm/ee_pose``
 (``[reward, success, task features...]``) and ``arm/twin_status``. Subscribes ``arm/target_pose`` and
 ``arm/gripper/command`` (reliable) and ``arm/estop`` (every publisher QoS matches; a latched e-stop reaches a late
 joiner). Serves ``arm/reset`` and ``arm/recover`` (std_srvs/Trigger; recover clears a latched e-stop once the
-e-stop topic is released, as the driver's). Parameters: :class:`TwinRuntimeConfig` (ranges checked; a bad
+e-stop topic is released, as the driver's). A rejected input (a target in another frame, stale or from the
+future by its stamp, NaN, a quaternion that is no rotation; a gripper command outside [0, 1]) is logged, one
+line per cause per second (:class:`~robot_rl.contract.rejects.RejectLog`), and the arm keeps its last target. Parameters: :class:`TwinRuntimeConfig` (ranges checked; a bad
 one is one line on stderr and exit code 2).
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from geometry_msgs.msg import PoseStamped, WrenchStamped
 
 from robot_rl.contract import ros_node as rn
 from robot_rl.contract import topics as T
+from robot_rl.contract.rejects import RejectLog
 from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
 MODES = ("waiting", "tracking", "hold", "estop")
@@ -55,6 +58,8 @@ class TwinNode(Node):
         self.create_service(Trigger, n["reset"], self._on_reset)
         self.create_service(Trigger, n["recover"], self._on_recover)
         self._estop_asserted = False
+        self.rejects = RejectLog(self.get_logger().warn)  # one line per cause per second, never silent
+        self.create_timer(1.0, self.rejects.flush)
         self.create_timer(1.0 / cfg.state_hz, self._tick)
         if self.cams:
             self.create_timer(1.0 / cfg.camera_hz, self._cameras)
@@ -62,11 +67,19 @@ class TwinNode(Node):
                                f"watchdog={cfg.target_timeout_s}s ns={self.get_namespace()}")
 
     def _on_target(self, m: PoseStamped) -> None:
+        bad = rn.header_rejection(self, m, self.cfg.base_frame, self.cfg.target_timeout_s, self.cfg.max_future_stamp_s)
+        if bad is not None:
+            self.rejects.reject(f"target: {bad[0]}", bad[1])
+            return
         pos, quat = rn.pose_of(m)
-        self.rt.on_target(pos, quat, time.monotonic())
+        cause = self.rt.on_target(pos, quat, time.monotonic())
+        if cause is not None:
+            self.rejects.reject(cause)
 
     def _on_gripper(self, m: Float64) -> None:
-        self.rt.on_gripper(float(m.data))
+        cause = self.rt.on_gripper(float(m.data))
+        if cause is not None:
+            self.rejects.reject(cause, f"{m.data!r}")
 
     def _on_estop(self, m: Bool) -> None:
         self._estop_asserted = bool(m.data)
