@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,10 +121,35 @@ class LearnerCore:
         self.resumed = True
 
     # ---- data ----------------------------------------------------------------------------------------------
-    def ingest(self, ts: list[Transition]) -> int:
-        """Accept the next-in-sequence transitions of each actor; returns how many were new."""
+    def transition_problem(self, t: Transition) -> tuple[str, str] | None:
+        """``(cause, detail)`` if ``t`` does not fit this learner (keys, shapes, non-finite values, an action
+        outside [-1, 1]): it must never reach the replay. None if it fits."""
+        for side in (t.obs, t.next_obs):
+            for k, (shape, *_) in self.spec.items():
+                v = side.get(k)
+                if v is None or tuple(np.shape(v)) != tuple(shape):
+                    return "transition: observation does not fit", f"{k} {None if v is None else np.shape(v)}, " \
+                                                                   f"expected {tuple(shape)}"
+                if np.asarray(v).dtype.kind == "f" and not np.all(np.isfinite(v)):
+                    return "transition: observation not finite", k
+        a = np.asarray(t.action, float)
+        if a.shape != (self.action_dim,) or not np.all(np.isfinite(a)) or np.abs(a).max(initial=0.0) > 1.0 + 1e-6:
+            return "transition: action not in [-1, 1]^n", f"shape {a.shape}, expected ({self.action_dim},)"
+        if not math.isfinite(float(t.reward)):
+            return "transition: reward not finite", f"{t.reward!r}"
+        return None
+
+    def ingest(self, ts: list[Transition], on_reject=None) -> int:
+        """Accept the next-in-sequence transitions of each actor; returns how many were new. One that does not
+        fit (:meth:`transition_problem`) is refused before its sequence number counts: ``on_reject(cause,
+        detail)``."""
         n = 0
         for t in ts:
+            bad = self.transition_problem(t)
+            if bad is not None:
+                if on_reject is not None:
+                    on_reject(*bad)
+                continue
             if not self.inbox.accept(t):
                 continue
             obs = {k: t.obs[k] for k in self.spec}

@@ -20,7 +20,7 @@ from robot_rl.contract import ros_node as rn
 from robot_rl.contract.params import param
 from robot_rl.contract.topics import RL
 from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
-from robot_rl.runtime.ros_adapter import bytes_msg
+from robot_rl.runtime.ros_adapter import bytes_msg, node_rejects
 from robot_rl.runtime.wire import Reassembler, WireError, chunk_payload, decode_transitions, encode_ack, encode_weights
 
 
@@ -49,6 +49,7 @@ class LearnerNode(rclpy.node.Node):
         self.core = LearnerCore(cfg, self.out_dir)
         self.learner_id = f"{self.get_name()}-{time.time_ns()}"
         self.reasm = Reassembler()
+        self.rejects = node_rejects(self)
         self.pub_w = self.create_publisher(UInt8MultiArray, names["weights"], rn.qos(RL["weights"].qos))
         self.pub_ack = self.create_publisher(UInt8MultiArray, names["acks"], rn.qos(RL["acks"].qos))
         self.create_subscription(UInt8MultiArray, names["transitions"], self._on_transition,
@@ -66,9 +67,9 @@ class LearnerNode(rclpy.node.Node):
         try:
             payload = self.reasm.add(bytes(m.data), time.monotonic())
             if payload is not None:
-                self.core.ingest(decode_transitions(payload))
+                self.core.ingest(decode_transitions(payload), on_reject=self.rejects.reject)
         except WireError as e:
-            self.get_logger().warn(f"dropped a transitions message: {e}")
+            self.rejects.reject("transitions: malformed", str(e))
 
     def _train(self) -> None:
         if time.monotonic() - self._trained_at < self.params.train_gap_s:
