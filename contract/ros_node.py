@@ -17,6 +17,7 @@ import sys
 
 import rclpy
 import rclpy.executors
+import rclpy.logging
 import rclpy.impl.implementation_singleton
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
@@ -187,6 +188,12 @@ def camera_info_msg(stamp, frame_id: str, width: int, height: int, fx: float, fy
     m.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     m.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return m
+
+
+def say_on_exit(node, message: str) -> None:
+    """Log a node's last words (its safe action at shutdown) to the console: after Ctrl-C / SIGTERM the context is
+    shut down and the node's own logger would also try, and fail, to publish to ``/rosout``."""
+    rclpy.logging.get_logger(f"{node.get_name()}.exit").info(message)
 
 
 def check_overrides(node) -> None:

@@ -119,7 +119,7 @@ class FrankaNode(Node):
         self.arm = arm if arm is not None else FrankaArm(arm_config(p))
         self.arm.start()
         self._estop_asserted = False
-        self.rejects = RejectLog(self.get_logger().warn)  # one line per cause per second, never silent
+        self.rejects = RejectLog(self.get_logger().warning)  # one line per cause per second, never silent
 
         pub = lambda t, k, eps=T.ARM: self.create_publisher(t, names[k], rn.qos(eps[k].qos))  # noqa: E731
         self.pub_joints = pub(JointState, "joint_states")
@@ -180,7 +180,7 @@ class FrankaNode(Node):
             return res
         try:
             self.arm.recover()
-            self.get_logger().warn("explicit recovery done: fault and e-stop latch cleared")
+            self.get_logger().warning("explicit recovery done: fault and e-stop latch cleared")
             res.success, res.message = True, "recovered"
         except FrankaError as e:
             res.success, res.message = False, str(e)
@@ -206,7 +206,8 @@ class FrankaNode(Node):
         self.pub_status.publish(String(data=json.dumps(self.arm.telemetry())))
 
     def destroy_node(self) -> None:
-        self.arm.close()
+        self.arm.close()  # finishes the torque motion: the robot holds with its own controller
+        rn.say_on_exit(self, f"shutting down: torque control stopped, the robot holds (mode {self.arm.mode.value})")
         super().destroy_node()
 
 

@@ -58,13 +58,19 @@ class TwinNode(Node):
         self.create_service(Trigger, n["reset"], self._on_reset)
         self.create_service(Trigger, n["recover"], self._on_recover)
         self._estop_asserted = False
-        self.rejects = RejectLog(self.get_logger().warn)  # one line per cause per second, never silent
+        self.rejects = RejectLog(self.get_logger().warning)  # one line per cause per second, never silent
         self.create_timer(1.0, self.rejects.flush)
         self.create_timer(1.0 / cfg.state_hz, self._tick)
         if self.cams:
             self.create_timer(1.0 / cfg.camera_hz, self._cameras)
         self.get_logger().info(f"twin up: task={cfg.task} cameras={list(cfg.cameras)} "
                                f"watchdog={cfg.target_timeout_s}s ns={self.get_namespace()}")
+
+    def shut_down(self) -> None:
+        self.rt.estop()  # as the driver: no target is followed from here on, the arm holds where it is
+        pos = [round(float(v), 3) for v in self.rt.ee_pose()[0]]
+        rn.say_on_exit(self, f"shutting down: holding at {pos} m")
+        self.rt.close()
 
     def _on_target(self, m: PoseStamped) -> None:
         bad = rn.header_rejection(self, m, self.cfg.base_frame, self.cfg.target_timeout_s, self.cfg.max_future_stamp_s)
@@ -85,7 +91,7 @@ class TwinNode(Node):
         self._estop_asserted = bool(m.data)
         if m.data and not self.rt.estopped:
             self.rt.estop()
-            self.get_logger().warn("E-STOP engaged (latched): holding")
+            self.get_logger().warning("E-STOP engaged (latched): holding")
 
     def _on_recover(self, req, resp):
         if self._estop_asserted:  # as the Franka driver: the e-stop topic must be released first
@@ -125,7 +131,7 @@ class TwinNode(Node):
 
 def main(args=None) -> int:
     # ValueError / KeyError: a camera the scene does not have (one clear line, exit 2)
-    return rn.run_node(TwinNode, "twin_node", args, on_exit=lambda node: node.rt.close(), errors=(ValueError, KeyError))
+    return rn.run_node(TwinNode, "twin_node", args, on_exit=TwinNode.shut_down, errors=(ValueError, KeyError))
 
 
 if __name__ == "__main__":

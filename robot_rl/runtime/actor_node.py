@@ -95,11 +95,11 @@ class ActorNode(rclpy.node.Node):
                  "image_size_px": ecfg.image_size_px}
         spool = Spool(Path(spool_dir) / self.acfg.actor_id, ident)
         if spool.moved_aside is not None:
-            self.get_logger().warn(f"spool of another configuration moved aside to {spool.moved_aside}")
+            self.get_logger().warning(f"spool of another configuration moved aside to {spool.moved_aside}")
         return spool
 
     def _renumbered(self, old_first, new_first, n) -> None:
-        self.get_logger().warn(f"the learner's count of {self.acfg.actor_id} differs from this actor's: {n} "
+        self.get_logger().warning(f"the learner's count of {self.acfg.actor_id} differs from this actor's: {n} "
                                f"undelivered transitions renumbered from {old_first} to {new_first}")
 
     def _on_weights(self, m) -> None:
@@ -131,9 +131,12 @@ class ActorNode(rclpy.node.Node):
             self._weights_stop = True
             self._weights_cv.notify()
         self._weights_thread.join(timeout=5.0)
+        kept = ""
         if self.outbox.spool is not None:
             with self.lock:
                 self.outbox.spool.close()
+            kept = f"; {self.outbox.unpersisted} undelivered transitions kept in {self.outbox.spool.folder}"
+        rn.say_on_exit(self, f"shutting down: no more targets (the driver's watchdog holds){kept}")
 
     def _on_ack(self, m) -> None:
         try:
@@ -178,11 +181,11 @@ class ActorNode(rclpy.node.Node):
             try:
                 self.core.run_episode(stop)
             except ObservationTimeout as e:
-                self.get_logger().warn(f"robot silent ({e}); retrying")
+                self.get_logger().warning(f"robot silent ({e}); retrying")
                 time.sleep(0.5)
                 continue
             except ResetRefused as e:  # driver not up yet, or e-stopped until someone recovers it: wait, retry
-                self.get_logger().warn(f"{e}; retrying in 1 s", throttle_duration_sec=5.0)
+                self.get_logger().warning(f"{e}; retrying in 1 s", throttle_duration_sec=5.0)
                 time.sleep(1.0)
                 continue
             finally:

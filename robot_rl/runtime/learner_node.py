@@ -60,7 +60,10 @@ class LearnerNode(rclpy.node.Node):
         self._last_weights_at = -1
         self._trained_at = -float("inf")
         self._publish_weights()
-        self.get_logger().info(f"learner up: resumed={self.core.resumed} received={self.core.inbox.received} "
+        for reason in self.core.skipped_checkpoints:
+            self.get_logger().warning(f"damaged checkpoint passed over: {reason}")
+        came_from = f" from {self.core.resumed_from}" if self.core.resumed else ""
+        self.get_logger().info(f"learner up: resumed={self.core.resumed}{came_from} received={self.core.inbox.received} "
                                f"prior={len(self.core.prior)} out={self.out_dir}")
 
     def _on_transition(self, m) -> None:
@@ -89,6 +92,11 @@ class LearnerNode(rclpy.node.Node):
     def _ack(self) -> None:
         self.pub_ack.publish(bytes_msg(encode_ack(self.core.acks(), self.learner_id)))
 
+    def last_checkpoint(self) -> None:
+        self.core.checkpoint()
+        rn.say_on_exit(self, f"shutting down: checkpoint written (received {self.core.inbox.received}, "
+                        f"{self.core.updates} updates)")
+
     def _checkpoint(self) -> None:
         self.core.checkpoint()
         self._ack()
@@ -99,7 +107,7 @@ def main(args=None) -> int:
     from robot_rl.learning.checkpoint import CheckpointError
     from robot_rl.loops.demos import DemoError
 
-    return rn.run_node(LearnerNode, "learner_node", args, on_exit=lambda node: node.core.checkpoint(),
+    return rn.run_node(LearnerNode, "learner_node", args, on_exit=LearnerNode.last_checkpoint,
                        errors=(CheckpointError, EnvSourceError, DemoError))
 
 

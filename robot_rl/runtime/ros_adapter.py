@@ -66,7 +66,7 @@ def node_rejects(node: Node) -> RejectLog:
     """The node's :class:`RejectLog` (one per node, flushed every second), made on first use."""
     log = getattr(node, "rejects", None)
     if log is None:
-        log = node.rejects = RejectLog(node.get_logger().warn)
+        log = node.rejects = RejectLog(node.get_logger().warning)
         node.create_timer(1.0, log.flush)
     return log
 
