@@ -148,7 +148,7 @@ class FrankaNode(Node):
             return
         pos, (w, x, y, z) = rn.pose_of(msg)
         try:
-            self.arm.set_target_quat(pos, (x, y, z, w))
+            self.arm.set_target_quat(pos, (x, y, z, w), rn.age_s(self, msg))
         except ValueError as e:
             self.rejects.reject("target: invalid", str(e))
 
@@ -211,10 +211,8 @@ class FrankaNode(Node):
         super().destroy_node()
 
 
-def _spin(node) -> None:
-    ex = MultiThreadedExecutor(num_threads=2)  # the blocking services get their own thread
-    ex.add_node(node)
-    ex.spin()
+def _spin(node, stop) -> None:
+    rn.spin_until_stopped(node, stop, MultiThreadedExecutor(num_threads=2))  # blocking services get their own thread
 
 
 def main(args=None) -> int:

@@ -4,8 +4,8 @@ cannot tell it from the hardware driver. Translation only; the logic is in :mod:
 Every name is relative (a launch namespace ``/left`` gives ``/left/arm/ee_pose``) and a parameter
 ``topics.<key>`` (``topics.camera.<name>.color`` for cameras). Publishes ``arm/joint_states``, ``arm/ee_pose``,
 ``arm/ee_wrench``, ``arm/gripper/state`` at ``state_hz`` (sensor QoS), ``camera/<name>/color/image_raw`` +
-``camera_info`` at ``camera_hz`` (rgb8, numpy, no cv_bridge), and the twin-only ``task/state``
-(``[reward, success, task features...]``) and ``arm/twin_status``. Subscribes ``arm/target_pose`` and
+``camera_info`` at ``camera_hz`` (rgb8, numpy, no cv_bridge; a camera is rendered only while someone
+subscribes), and the twin-only ``task/state`` (``[reward, success, task features...]``) and ``arm/twin_status``. Subscribes ``arm/target_pose`` and
 ``arm/gripper/command`` (reliable) and ``arm/estop`` (every publisher QoS matches; a latched e-stop reaches a late
 joiner). Serves ``arm/reset`` and ``arm/recover`` (std_srvs/Trigger; recover clears a latched e-stop once the
 e-stop topic is released, as the driver's). A rejected input (a target in another frame, stale or from the
@@ -58,6 +58,7 @@ class TwinNode(Node):
         self.create_service(Trigger, n["reset"], self._on_reset)
         self.create_service(Trigger, n["recover"], self._on_recover)
         self._estop_asserted = False
+        self._mode, self._mode_since_s = None, 0.0
         self.rejects = RejectLog(self.get_logger().warning)  # one line per cause per second, never silent
         self.create_timer(1.0, self.rejects.flush)
         self.create_timer(1.0 / cfg.state_hz, self._tick)
@@ -78,7 +79,7 @@ class TwinNode(Node):
             self.rejects.reject(f"target: {bad[0]}", bad[1])
             return
         pos, quat = rn.pose_of(m)
-        cause = self.rt.on_target(pos, quat, time.monotonic())
+        cause = self.rt.on_target(pos, quat, time.monotonic(), rn.age_s(self, m))
         if cause is not None:
             self.rejects.reject(cause)
 
@@ -114,16 +115,23 @@ class TwinNode(Node):
         self.pub_wrench.publish(rn.wrench_msg(stamp, self.cfg.base_frame, self.rt.ee_wrench()))
         self.pub_grip.publish(rn.joint_state_msg(stamp, ["gripper_width"], [self.rt.gripper_width()]))
         self.pub_task.publish(Float64MultiArray(data=self.rt.task_state().tolist()))
-        # [mode index, episode, ticks] for tests and dashboards
+        # [mode index, episode, ticks, since when (ROS time, s: this tick decided it)] for tests and dashboards
+        if mode != self._mode:
+            self._mode, self._mode_since_s = mode, self.get_clock().now().nanoseconds * 1e-9
         self.pub_mode.publish(Float64MultiArray(data=[float(MODES.index(mode.value)), float(self.rt.episode),
-                                                      float(self.rt.ticks)]))
+                                                      float(self.rt.ticks), self._mode_since_s]))
 
     def _cameras(self) -> None:
+        # lazily, as image_transport's publishers: a camera nobody subscribes to is not rendered (rendering on a
+        # CPU costs tens of ms of the executor that also runs the watchdog tick and the e-stop)
+        live = {cam: pubs for cam, pubs in self.cams.items() if any(p.get_subscription_count() for p in pubs)}
+        if not live:
+            return
         # every camera images the same physics state: render them all, then stamp the set once, when it is
         # complete (like a camera driver stamping a finished frame; synchronised cameras share the stamp)
-        imgs = {cam: self.rt.render(cam) for cam in self.cams}
+        imgs = {cam: self.rt.render(cam) for cam in live}
         stamp = self.get_clock().now().to_msg()
-        for cam, (pub_img, pub_info) in self.cams.items():
+        for cam, (pub_img, pub_info) in live.items():
             frame = f"{cam}_color_optical_frame"
             pub_img.publish(rn.image_msg(stamp, frame, imgs[cam], "rgb8"))
             pub_info.publish(rn.camera_info_msg(stamp, frame, *self.rt.camera_intrinsics(cam)))

@@ -66,9 +66,9 @@ class TwinRuntime:
         self.reset()
 
     # ---- inputs ------------------------------------------------------------------------------------------
-    def on_target(self, pos, quat_wxyz, now_s: float) -> str | None:
-        """A target pose arrived; clipped into the workspace box like the driver does. Returns the cause if it
-        is rejected (the arm keeps its last target, or holds), else None."""
+    def on_target(self, pos, quat_wxyz, now_s: float, age_s: float = 0.0) -> str | None:
+        """A target pose arrived, ``age_s`` old by its stamp; clipped into the workspace box like the driver does.
+        Returns the cause if it is rejected (the arm keeps its last target, or holds), else None."""
         pos = np.asarray(pos, float)
         if pos.shape != (3,) or not np.all(np.isfinite(pos)):
             self.rejected_targets += 1
@@ -80,7 +80,7 @@ class TwinRuntime:
             return "target: quaternion is not a rotation"
         self._target_pos = np.clip(pos, self._ws_lo, self._ws_hi)
         self._target_rot = rot
-        self.watchdog.on_target(now_s)
+        self.watchdog.on_target(now_s, age_s)
         return None
 
     def on_gripper(self, closedness: float) -> str | None:

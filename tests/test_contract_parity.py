@@ -51,7 +51,7 @@ def stack(tmp_path_factory):
             "twin": _start(["robot_rl.sim.twin_node", "--ros-args", "-p", "cameras:=[front]", "-r", f"__ns:={SIM}"], env),
             "camera": _start(["robot_rl.drivers.camera_node", "--ros-args", "-p", "name:=front",
                               "-p", f"playback_file:={rec}", "-p", "width_px:=320", "-p", "height_px:=240",
-                              "-p", "depth_enabled:=false", "-r", f"__ns:={HW}"], env),
+                              "-p", "fps:=6", "-p", "depth_enabled:=false", "-r", f"__ns:={HW}"], env),
         }
         ctx = rclpy.Context()
         rclpy.init(context=ctx, domain_id=domain)

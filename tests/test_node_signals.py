@@ -26,7 +26,7 @@ def _recording(tmp_path):
 
     path = tmp_path / "cam.db3"
     write_recording(str(path), [np.full((240, 320, 3), 9 * k, np.uint8) for k in range(6)],
-                    Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0), 30)
+                    Intrinsics(320, 240, 300.0, 300.0, 160.0, 120.0), 6)
     return str(path)
 
 
@@ -41,7 +41,7 @@ NODES = {
     "latency_probe": ("robot_rl.runtime.latency_probe_node", "latency_probe", lambda d: [], None),
     "camera": ("robot_rl.drivers.camera_node", "camera",
                lambda d: ["-p", f"playback_file:={_recording(d)}", "-p", "width_px:=320", "-p", "height_px:=240",
-                          "-p", "depth_enabled:=false"], None),
+                          "-p", "fps:=6", "-p", "depth_enabled:=false"], None),
     "teleop": ("robot_rl.drivers.teleop_node", "teleop", lambda d: ["-p", "device:=keyboard"],
                "shutting down: takeover released"),
 }

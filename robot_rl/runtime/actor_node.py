@@ -213,10 +213,9 @@ class ActorNode(rclpy.node.Node):
         self.get_logger().info(f"wrote {len(items)} transitions to {self.prior_out}")
 
 
-def _spin(node: ActorNode) -> None:
-    """Callbacks on a background executor, episodes on this thread."""
+def _spin(node: ActorNode, stop: threading.Event) -> None:
+    """Callbacks on a background executor, episodes on this thread, until ``stop`` (Ctrl-C / SIGTERM)."""
     ex, spin_thread = ra.spin_in_background(node)
-    stop = threading.Event()
     try:
         node.run(stop)
     except Exception:  # noqa: BLE001  (a publish after SIGINT shut the context down is a clean exit)

@@ -241,22 +241,6 @@ def spin_in_background(node: Node):
     return ex, t
 
 
-def spin_until_shutdown(node: Node, on_exit=None) -> int:
-    """Spin ``node`` until SIGINT or an external shutdown, then run ``on_exit`` (e.g. a last checkpoint), destroy
-    the node and shut rclpy down. Returns the exit code (0)."""
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if on_exit is not None:
-            on_exit()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
-
-
 def init(args=None) -> None:
     import sys
 

@@ -112,7 +112,7 @@ class FaultProbe(Node):
     def __init__(self):
         super().__init__("fault_probe")
         self.lock = threading.Lock()
-        self.status: list[tuple[float, int]] = []  # (arrival, mode index)
+        self.status: list[tuple[float, int, float]] = []  # (arrival, mode index, mode since: twin's ROS time)
         self.poses: list[tuple[float, np.ndarray]] = []
         self.wire_seqs: dict[str, set[int]] = {}  # actor -> every seq seen on rl/transitions
         self.acked: dict[str, tuple[int, int]] = {}
@@ -128,7 +128,7 @@ class FaultProbe(Node):
 
     def _on_status(self, m) -> None:
         with self.lock:
-            self.status.append((time.monotonic(), int(m.data[0])))
+            self.status.append((time.monotonic(), int(m.data[0]), float(m.data[3]) if len(m.data) > 3 else 0.0))
 
     def _on_pose(self, m) -> None:
         p = m.pose.position
@@ -184,10 +184,13 @@ def start_probe():
 
     rclpy.init()
     probe = FaultProbe()
-    executor, _ = spin_in_background(probe)
+    executor, thread = spin_in_background(probe)
 
     def stop() -> None:
-        executor.shutdown()
+        # the spin thread must be out of rclpy's wait before the node goes and the interpreter exits (else the
+        # process dies with SIGSEGV at exit, as the actor node's comment says)
+        executor.shutdown(timeout_sec=5.0)
+        thread.join(timeout=5.0)
         probe.destroy_node()
         rclpy.shutdown()
 

@@ -13,7 +13,8 @@ def run(a) -> dict:
     from robot_rl.tools.faults import run_campaign
 
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else print
-    return run_campaign(Path(a.out) if a.out else None, flood_s=a.flood_s, freeze_s=a.freeze_s, log=log)
+    only = tuple(x for x in a.only.split(",") if x) or None
+    return run_campaign(Path(a.out) if a.out else None, only, flood_s=a.flood_s, freeze_s=a.freeze_s, log=log)
 
 
 def add_parser(sub) -> None:
@@ -21,6 +22,7 @@ def add_parser(sub) -> None:
                                       "freeze the learner, malformed floods, corrupt checkpoint / replay / config")
     p.add_argument("--flood-s", type=float, default=2.0, help="seconds of malformed messages per topic")
     p.add_argument("--freeze-s", type=float, default=5.0, help="seconds the learner is stopped (SIGSTOP)")
+    p.add_argument("--only", default="", help="comma-separated fault names (default: all; a wrong name lists them)")
     p.add_argument("--out", default="", help="keep the run's folder (learner, spool, logs) here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: emit(run(a), a.json))
