@@ -244,16 +244,27 @@ class StopRequest:
 
 
 def spin_until_stopped(node, stop: threading.Event, executor=None) -> None:
-    """Spin ``node`` until ``stop`` is set or its context is shut down (a node may end itself that way)."""
+    """Spin ``node`` (on ``executor``, default single-threaded) in this (the main) thread until ``stop`` is set or
+    the node's context is shut down (a node may end itself that way). A watcher thread shuts the executor down
+    when ``stop`` is set; a 0.2 s timer brings the main thread back to Python often enough for the signal
+    handler to run (a node with no timers would otherwise wait inside rcl, deaf to Ctrl-C)."""
     ex = executor or rclpy.executors.SingleThreadedExecutor(context=node.context)
     ex.add_node(node)
+    wake = node.create_timer(0.2, lambda: None)
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            if not node.context.ok():
+                return
+        ex.shutdown(timeout_sec=5.0)
+
+    threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
     try:
-        while not stop.is_set() and node.context.ok():
-            ex.spin_once(timeout_sec=0.1)
+        ex.spin()
     except rclpy.executors.ExternalShutdownException:
         pass
     finally:
-        ex.remove_node(node)
+        node.destroy_timer(wake)
 
 
 def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) -> int:

@@ -30,6 +30,14 @@ def _recording(tmp_path):
     return str(path)
 
 
+def _weights(tmp_path):
+    from robot_rl.tools.bench.latency import write_weights
+
+    path = tmp_path / "weights.safetensors"
+    write_weights(path, "reach", (), 128, tmp_path / "learner")
+    return str(path)
+
+
 # node -> (module, its ROS name, extra args (a function of tmp_path), the safe-action line it must print)
 NODES = {
     "twin": ("robot_rl.sim.twin_node", "twin", lambda d: ["-p", "cameras:=[]"], "shutting down: holding"),
@@ -38,7 +46,8 @@ NODES = {
     "learner": ("robot_rl.runtime.learner_node", "learner",
                 lambda d: ["-p", "num_demos:=0", "-p", f"out_dir:={d / 'learner'}"], "shutting down: checkpoint"),
     "scripted_human": ("robot_rl.runtime.scripted_human_node", "scripted_human", lambda d: [], None),
-    "latency_probe": ("robot_rl.runtime.latency_probe_node", "latency_probe", lambda d: [], None),
+    "latency_probe": ("robot_rl.runtime.latency_probe_node", "latency_probe",
+                      lambda d: ["-p", f"weights_path:={_weights(d)}"], None),
     "camera": ("robot_rl.drivers.camera_node", "camera",
                lambda d: ["-p", f"playback_file:={_recording(d)}", "-p", "width_px:=320", "-p", "height_px:=240",
                           "-p", "fps:=6", "-p", "depth_enabled:=false"], None),
