@@ -220,10 +220,12 @@ class StopRequest:
     """Ctrl-C / SIGTERM as a flag, not an exception: the node finishes what it is doing, takes its safe action
     (``on_exit``: it may still publish, the context is valid) and only then is the context shut down. rclpy's own
     handler shuts the context down inside the signal, so a publishing thread or the executor died with "context is
-    invalid" tracebacks. A second signal while stopping raises KeyboardInterrupt (a hard stop)."""
+    invalid" tracebacks. A signal before the node spins (while it connects to hardware), or a second one while
+    stopping, raises KeyboardInterrupt (a hard stop)."""
 
     def __init__(self):
         self.event = threading.Event()
+        self.spinning = False  # before the node spins (connecting to hardware...), a signal aborts at once
         self._old = {}
 
     def install(self) -> None:
@@ -235,9 +237,10 @@ class StopRequest:
             signal.signal(sig, h)
 
     def _on_signal(self, signum, frame) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
+        was_set = self.event.is_set()
         self.event.set()
+        if was_set or not self.spinning:
+            raise KeyboardInterrupt
 
     def is_set(self) -> bool:
         return self.event.is_set()
@@ -293,8 +296,8 @@ def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) ->
         except tuple(codes) as e:
             print(f"{label}: {e}", file=sys.stderr)
             return next(c for t, c in codes.items() if isinstance(e, t))
-        if stop.is_set():  # signalled while starting
-            return 0
+        stop.spinning = True
+        node.get_logger().info("spinning (Ctrl-C / SIGTERM: safe stop)")
         (spin or spin_until_stopped)(node, stop.event)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass

@@ -363,7 +363,7 @@ def make():
     node.declare_parameter("rate_hz", 10.0)
     return node
 
-sys.exit(run_node(make, "probe_node", spin=lambda node: None))
+sys.exit(run_node(make, "probe_node", spin=lambda node, stop: None))
 """
     r = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hzz:=2.0"], capture_output=True,
                        text=True, timeout=60)
@@ -381,7 +381,7 @@ def test_run_node_unparsable_ros_args_exit_2_without_a_traceback():
 import sys
 from rclpy.node import Node
 from robot_rl.contract.ros_node import run_node
-sys.exit(run_node(lambda: Node("probe"), "probe_node", spin=lambda node: None))
+sys.exit(run_node(lambda: Node("probe"), "probe_node", spin=lambda node, stop: None))
 """
     r = subprocess.run([sys.executable, "-c", code, "--ros-args", "-p", "rate_hz:="], capture_output=True,
                        text=True, timeout=60)

@@ -9,6 +9,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -71,18 +72,24 @@ def test_every_node_stops_safely_and_exits_0_on_sigint_and_sigterm(node, sig, tm
                          stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
     os.close(slave)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)
+    reader.start()
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     client = rclpy.create_node("signal_test", context=ctx)
     try:
-        deadline = time.monotonic() + 180
-        while not _in_graph(client, ros_name) and p.poll() is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 180  # built (run_node says "spinning") and in the ROS graph
+        while not (any("spinning" in x for x in lines) and _in_graph(client, ros_name)) and p.poll() is None \
+                and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert p.poll() is None, p.communicate()[0]
+        assert p.poll() is None, "".join(lines)
         assert _in_graph(client, ros_name), f"{node} never joined the ROS graph"
-        time.sleep(2.0)  # spinning, timers running
+        time.sleep(1.0)  # timers running
         os.killpg(p.pid, sig)
-        out, _ = p.communicate(timeout=60)
+        p.wait(timeout=60)
+        reader.join(timeout=10)
+        out = "".join(lines)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
