@@ -68,6 +68,37 @@ class MoveConfig:
     settle_s: float = 0.6  # held at the goal before the pose is measured
 
 
+# The twin rig the guided capture plans for (and the tests use): a wrist camera 7 cm beside the TCP looking past
+# the fingers; a front camera 1 m in front of the arm; the board lying on the table, or held 5 cm before the fingers.
+BOARD_CENTRE_ON_TABLE_M = (0.55, 0.0, 0.0)
+HAND_CENTRE_M = (0.55, 0.0, 0.25)  # eye-to-hand: the TCP poses spread around here
+FRONT_EYE_M = (1.02, 0.05, 0.40)
+_IN_HAND = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # board axes in the TCP frame
+_DOWN = np.diag([1.0, -1.0, -1.0])
+
+
+def nominal_mount(setup: str) -> np.ndarray:
+    """eye_in_hand: T_tcp_cam of the rig's wrist camera; eye_to_hand: T_base_cam of its front camera."""
+    if setup == "eye_in_hand":
+        return pose(rotvec_to_mat((0.0, np.radians(-12), np.radians(90))), (0.07, 0.0, -0.05))
+    return pose(look_at(FRONT_EYE_M, (0.6, 0.0, 0.3)), FRONT_EYE_M)
+
+
+def rig_board(spec: BoardSpec, setup: str) -> dict:
+    """The board's placement for :class:`TwinBoardView`: on the table (eye-in-hand) or in the hand (eye-to-hand)."""
+    centre = np.array([spec.size_m[0] / 2, spec.size_m[1] / 2, 0.0])
+    if setup == "eye_in_hand":
+        return {"board_in_base": pose(_DOWN, np.asarray(BOARD_CENTRE_ON_TABLE_M) - _DOWN @ centre + [0, 0, 0.0005])}
+    return {"board_in_tcp": pose(_IN_HAND, np.array([0.05, 0.0, -0.05]) - _IN_HAND @ centre)}
+
+
+def plan(setup: str, mount: np.ndarray, n: int, rng: np.random.Generator) -> list:
+    """The rig's TCP targets for ``setup`` (the wrist camera's nominal ``mount`` aims them)."""
+    if setup == "eye_in_hand":
+        return plan_eye_in_hand(BOARD_CENTRE_ON_TABLE_M, mount, n, rng)
+    return plan_eye_to_hand(HAND_CENTRE_M, _DOWN, n, rng)
+
+
 class TwinArm:
     """The arm twin moved through its target interface: a target is clipped into the task's workspace box and
     tracked by the impedance law until it settles; the measured TCP pose is what a capture records."""

@@ -110,11 +110,19 @@ class CameraNode(Node):
                 if self.context.ok():
                     self.context.try_shutdown()
                 return
-            stamp = self.get_clock().now().to_msg()
-            self.pub_image.publish(rn.image_msg(stamp, self.frame_id, f.color, "rgb8"))
-            self.pub_info.publish(camera_info_msg(f, self.frame_id, stamp))
-            if f.depth is not None:
-                self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
+            try:
+                self._publish(f)
+            except Exception:  # noqa: BLE001 - Ctrl-C shut the context down between the read and the publish
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                raise
+
+    def _publish(self, f: Frame) -> None:
+        stamp = self.get_clock().now().to_msg()
+        self.pub_image.publish(rn.image_msg(stamp, self.frame_id, f.color, "rgb8"))
+        self.pub_info.publish(camera_info_msg(f, self.frame_id, stamp))
+        if f.depth is not None:
+            self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
 
     def destroy_node(self) -> None:
         """Idempotent: the read loop may shut the context down itself (end of recording, frozen camera), which

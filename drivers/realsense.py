@@ -46,6 +46,8 @@ class RealSenseConfig:
     # at the end of a recording: "loop" (again from the start, logged), "stop" (read() raises RecordingEnded) or
     # "hold" (read() keeps returning the last frame at the recording's rate, logged once)
     playback_end: str = "loop"
+    # False: a recording plays as fast as it is read, without dropping frames (calibration from a recording)
+    playback_real_time: bool = True
     color_width_px: int = 640
     color_height_px: int = 480
     fps: int = 30
@@ -148,7 +150,7 @@ class RealSenseCamera:
                 pipe.stop()
                 raise CameraNotFoundError(f"recording {cfg.playback_file} is of RealSense {self.serial}, not of the "
                                           f"requested serial {cfg.serial!r}")
-            dev.as_playback().set_real_time(True)
+            dev.as_playback().set_real_time(cfg.playback_real_time)
             self._playback = dev.as_playback()
         ci = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
         model = distortion_model_name(rs, ci.model, ci.coeffs)

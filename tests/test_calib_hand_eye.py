@@ -11,24 +11,19 @@ import pytest
 pytest.importorskip("cv2")
 pytest.importorskip("mujoco")
 from robot_rl.calibration.board import BoardSpec, CalibrationError  # noqa: E402
-from robot_rl.calibration.guided import (TwinArm, TwinBoardView, board_poses, guided_capture, look_at,  # noqa: E402
-                                         plan_eye_in_hand, plan_eye_to_hand)
+from robot_rl.calibration.guided import (TwinArm, TwinBoardView, board_poses, guided_capture,  # noqa: E402
+                                         nominal_mount, plan, rig_board)
 from robot_rl.calibration.hand_eye import METHODS, calibrate_hand_eye, read_mount_yaml  # noqa: E402
 from robot_rl.calibration.twin_board import camera_spec, inv, pose  # noqa: E402
 from robot_rl.contract.rotations import rotvec_to_mat  # noqa: E402
 from robot_rl.drivers.camera_common import Intrinsics  # noqa: E402
-from robot_rl.sim.arm_env import DOWN  # noqa: E402
 
 SPEC = BoardSpec()  # 7x5, 35 mm squares
 WRIST = Intrinsics(640, 480, 420.0, 420.0, 322.0, 238.0)
 FRONT = Intrinsics(640, 480, 600.0, 600.0, 318.0, 242.0)
-WRIST_MOUNT = pose(rotvec_to_mat((0.0, np.radians(-12), np.radians(90))), (0.07, 0.0, -0.05))  # T_tcp_cam
-FRONT_EYE = np.array([1.02, 0.05, 0.40])
-FRONT_MOUNT = pose(look_at(FRONT_EYE, (0.60, 0.0, 0.30)), FRONT_EYE)  # T_base_cam
-# a board whose face looks along +x of the TCP, held 5 cm in front of the fingers
-_R = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-BOARD_IN_TCP = pose(_R, np.array([0.05, 0.0, -0.05]) - _R @ np.array([SPEC.size_m[0] / 2, SPEC.size_m[1] / 2, 0.0]))
-BOARD_IN_BASE = pose(np.diag([1.0, -1.0, -1.0]), (0.55 - SPEC.size_m[0] / 2, SPEC.size_m[1] / 2, 0.0005))
+WRIST_MOUNT = nominal_mount("eye_in_hand")  # T_tcp_cam: 7 cm beside the TCP, looking past the fingers
+FRONT_MOUNT = nominal_mount("eye_to_hand")  # T_base_cam: 1 m in front of the arm
+BOARD_IN_BASE = rig_board(SPEC, "eye_in_hand")["board_in_base"]
 ACCURATE = ("tsai", "park", "horaud", "daniilidis")  # andreff (linear) is checked on rotation only
 
 
@@ -55,15 +50,15 @@ def _capture(cams, camera, intr, targets, **board):
 @pytest.fixture(scope="module")
 def eye_in_hand():
     cams = (camera_spec(WRIST, "wrist", WRIST_MOUNT),)
-    targets = plan_eye_in_hand((0.55, 0.0, 0.0), WRIST_MOUNT, 20, np.random.default_rng(0))
-    return _capture(cams, "wrist", WRIST, targets, board_in_base=BOARD_IN_BASE)
+    targets = plan("eye_in_hand", WRIST_MOUNT, 20, np.random.default_rng(0))
+    return _capture(cams, "wrist", WRIST, targets, **rig_board(SPEC, "eye_in_hand"))
 
 
 @pytest.fixture(scope="module")
 def eye_to_hand():
     cams = (camera_spec(FRONT, "front", FRONT_MOUNT),)
-    targets = plan_eye_to_hand((0.55, 0.0, 0.25), DOWN, 25, np.random.default_rng(0))
-    return _capture(cams, "front", FRONT, targets, board_in_tcp=BOARD_IN_TCP)
+    targets = plan("eye_to_hand", FRONT_MOUNT, 25, np.random.default_rng(0))
+    return _capture(cams, "front", FRONT, targets, **rig_board(SPEC, "eye_to_hand"))
 
 
 @pytest.mark.parametrize("setup", ["eye_in_hand", "eye_to_hand"])

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("cv2")
 mujoco = pytest.importorskip("mujoco")
 from robot_rl.calibration.board import BoardSpec, CalibrationError  # noqa: E402
-from robot_rl.calibration.guided import TwinArm, TwinBoardView, look_at, plan_eye_in_hand  # noqa: E402
+from robot_rl.calibration.guided import TwinArm, TwinBoardView, nominal_mount, plan, rig_board  # noqa: E402
 from robot_rl.calibration.hand_eye import HandEyeResult  # noqa: E402
 from robot_rl.calibration.twin_board import pose  # noqa: E402
 from robot_rl.calibration.twin_cameras import policy_intrinsics, twin_camera, twin_vs_real  # noqa: E402
@@ -21,9 +21,8 @@ from robot_rl.sim.arm_twin import TwinConfig, camera_intrinsics  # noqa: E402
 
 SPEC = BoardSpec()
 REAL_WRIST = Intrinsics(640, 480, 421.5, 420.25, 324.0, 236.0, "plumb_bob", (-0.05, 0.02, 0.0005, -0.0003, 0.0))
-WRIST_MOUNT = pose(rotvec_to_mat((0.02, np.radians(-12), np.radians(90))), (0.068, 0.003, -0.048))
-FRONT_EYE = np.array([1.02, 0.05, 0.40])
-FRONT_MOUNT = pose(look_at(FRONT_EYE, (0.6, 0.0, 0.3)), FRONT_EYE)
+WRIST_MOUNT = nominal_mount("eye_in_hand") @ pose(rotvec_to_mat((0.02, 0.0, 0.01)), (-0.002, 0.003, 0.002))
+FRONT_MOUNT = nominal_mount("eye_to_hand")
 FLIP = np.diag([1.0, -1.0, -1.0])  # optical frame <-> MuJoCo camera frame
 
 
@@ -65,11 +64,11 @@ def test_a_mount_of_the_wrong_setup_is_refused(tmp_path):
 
 def test_twin_board_corners_reproject_into_the_real_calibration(tmp_path):
     cam = twin_camera("wrist", *_files(tmp_path, "wrist", REAL_WRIST, WRIST_MOUNT, "eye_in_hand"))
-    board = pose(np.diag([1.0, -1.0, -1.0]), (0.55 - SPEC.size_m[0] / 2, SPEC.size_m[1] / 2, 0.0005))
+    board = rig_board(SPEC, "eye_in_hand")["board_in_base"]
     arm = TwinArm(cameras=(cam,))
     view = TwinBoardView(SPEC, (cam,), board_in_base=board)
     qs, tcps = [], []
-    for target in plan_eye_in_hand((0.55, 0.0, 0.0), WRIST_MOUNT, 6, np.random.default_rng(4)):
+    for target in plan("eye_in_hand", WRIST_MOUNT, 6, np.random.default_rng(4)):
         tcps.append(arm.move_to(target))
         qs.append(arm.qpos)
     report = twin_vs_real(SPEC, REAL_WRIST, cam, view, qs, tcps, board, "eye_in_hand")
