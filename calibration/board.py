@@ -87,32 +87,29 @@ def board_image(spec: BoardSpec, px_per_m: float, margin_m: float = 0.0) -> np.n
 
 def write_board(spec: BoardSpec, path: str, dpi: float = 300.0, margin_m: float = 0.01,
                 page_m: tuple[float, float] | None = None) -> tuple[float, float]:
-    """Write the board at true scale: a PNG carrying its DPI (print at 100 %), or a PDF (``page_m``: page size,
-    default the board plus margins; the board is centred). Returns the image / page size [m]."""
-    import matplotlib
+    """Write the board at true scale: a PNG carrying its DPI, or a PDF (``page_m``: the page size, default the
+    board plus margins; the board is centred). Print at 100 %. Returns the image / page size [m]."""
+    from PIL import Image
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    img = board_image(spec, dpi / M_PER_INCH, margin_m)
-    w, h = spec.size_m
-    tot_w, tot_h = w + 2 * margin_m, h + 2 * margin_m
-    if path.lower().endswith(".png"):
-        plt.imsave(path, img, cmap="gray", vmin=0, vmax=255, dpi=dpi)
-        return img.shape[1] / dpi * M_PER_INCH, img.shape[0] / dpi * M_PER_INCH
-    if not path.lower().endswith(".pdf"):
+    px_per_m = dpi / M_PER_INCH
+    img = board_image(spec, px_per_m, margin_m)
+    lower = path.lower()
+    if not lower.endswith((".png", ".pdf")):
         raise CalibrationError(f"board output {path}: expected a .png or .pdf file name")
-    pw, ph = page_m or (tot_w, tot_h)
-    if pw < tot_w or ph < tot_h:
-        raise CalibrationError(f"board {tot_w * 1000:.0f} x {tot_h * 1000:.0f} mm (with margins) does not fit on a "
-                               f"{pw * 1000:.0f} x {ph * 1000:.0f} mm page")
-    fig = plt.figure(figsize=(pw / M_PER_INCH, ph / M_PER_INCH))
-    ax = fig.add_axes(((pw - tot_w) / 2 / pw, (ph - tot_h) / 2 / ph, tot_w / pw, tot_h / ph))
-    ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
-    ax.set_axis_off()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return pw, ph
+    if page_m is not None:
+        pw, ph = round(page_m[0] * px_per_m), round(page_m[1] * px_per_m)
+        if pw < img.shape[1] or ph < img.shape[0]:
+            raise CalibrationError(f"board {img.shape[1] / px_per_m * 1000:.0f} x {img.shape[0] / px_per_m * 1000:.0f} mm "
+                                   f"(with margins) does not fit on a {page_m[0] * 1000:.0f} x {page_m[1] * 1000:.0f} "
+                                   "mm page")
+        x, y = (pw - img.shape[1]) // 2, (ph - img.shape[0]) // 2
+        img = np.pad(img, ((y, ph - img.shape[0] - y), (x, pw - img.shape[1] - x)), constant_values=255)
+    im = Image.fromarray(img)
+    if lower.endswith(".png"):
+        im.save(path, dpi=(dpi, dpi))
+    else:
+        im.save(path, "PDF", resolution=dpi)
+    return img.shape[1] / px_per_m, img.shape[0] / px_per_m
 
 
 @dataclass(frozen=True)

@@ -253,9 +253,13 @@ def images_from_recording(path: str, every: int = 1):
     """(name, RGB image) of every ``every``-th colour frame of a RealSense recording (.bag/.db3) at its full
     resolution, through the real pyrealsense2 playback pipeline (``drivers.realsense``; not real time: no frame
     is dropped)."""
+    from robot_rl.drivers.camera_common import CameraError
     from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig, RecordingEnded, recording_color_profile
 
-    w, h, fps = recording_color_profile(path)
+    try:
+        w, h, fps = recording_color_profile(path)
+    except CameraError as e:
+        raise CalibrationError(str(e)) from None
     cam = RealSenseCamera(RealSenseConfig(
         playback_file=path, playback_end="stop", playback_real_time=False, color_width_px=w, color_height_px=h,
         fps=fps, depth_enabled=False, crop_xywh_px=(0, 0, w, h), output_width_px=w, output_height_px=h,
