@@ -62,6 +62,24 @@ def test_calibration_at_another_resolution_scales_and_another_aspect_is_refused(
         CALIBRATED.at_size(640, 360)
 
 
+def start_camera_node(params: list[str], domain: int) -> subprocess.Popen:
+    args = [a for p in params for a in ("-p", p)]
+    return subprocess.Popen([sys.executable, "-m", "robot_rl.drivers.camera_node", "--ros-args", *args], cwd=ROOT,
+                            env=dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def stop(node: subprocess.Popen) -> str:
+    """Ctrl-C (SIGKILL after 20 s); the node's output."""
+    if node.poll() is None:
+        node.send_signal(signal.SIGINT)
+    try:
+        return node.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(node.pid, signal.SIGKILL)
+        return node.communicate()[0]
+
+
 def _spin_for_info(topic: str, domain: int, node: subprocess.Popen):
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
@@ -99,21 +117,13 @@ def test_camera_node_publishes_the_calibrated_camera_info_through_crop_and_resiz
     calib = str(tmp_path / "wrist.yaml")
     write_camera_info_yaml(calib, CALIBRATED, "wrist")
     domain = random.Random().randint(100, 200)
-    node = subprocess.Popen(
-        [sys.executable, "-m", "robot_rl.drivers.camera_node", "--ros-args", "-p", "name:=wrist",
-         "-p", f"playback_file:={rec}", "-p", "depth_enabled:=false", "-p", f"camera_info_url:=file://{calib}",
-         "-p", "crop_xywh_px:=[100, 80, 400, 300]", "-p", "output_width_px:=160", "-p", "output_height_px:=120"],
-        cwd=ROOT, env=dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=ROOT), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    node = start_camera_node(["name:=wrist", f"playback_file:={rec}", "depth_enabled:=false",
+                              f"camera_info_url:=file://{calib}", "crop_xywh_px:=[100, 80, 400, 300]",
+                              "output_width_px:=160", "output_height_px:=120"], domain)
     try:
         got = _spin_for_info(camera("wrist")["color_info"].name, domain, node)
     finally:
-        node.send_signal(signal.SIGINT)
-        try:
-            out = node.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
-            out = node.communicate()[0]
+        out = stop(node)
     assert got, out[-2000:]
     info = got[-1]
     s = crop_resize_matrix((100, 80, 400, 300), 160, 120)

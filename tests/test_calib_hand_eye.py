@@ -14,7 +14,7 @@ from robot_rl.calibration.board import BoardSpec, CalibrationError  # noqa: E402
 from robot_rl.calibration.guided import (TwinArm, TwinBoardView, board_poses, guided_capture,  # noqa: E402
                                          nominal_mount, plan, rig_board)
 from robot_rl.calibration.hand_eye import METHODS, calibrate_hand_eye, read_mount_yaml  # noqa: E402
-from robot_rl.calibration.twin_board import camera_spec, inv, pose  # noqa: E402
+from robot_rl.calibration.twin_board import camera_spec, pose  # noqa: E402
 from robot_rl.contract.rotations import rotvec_to_mat  # noqa: E402
 from robot_rl.drivers.camera_common import Intrinsics  # noqa: E402
 

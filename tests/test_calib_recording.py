@@ -4,11 +4,7 @@ are wrong on purpose) and calibrate to the true intrinsics (fx, fy within 0.5 %,
 both through the RealSense playback class and through the camera node over real DDS (the live --topic path)."""
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,8 +18,8 @@ from robot_rl.calibration.twin_board import (BoardScene, distortion_warp, render
                                              spread_board_poses)
 from robot_rl.drivers.camera_common import Intrinsics  # noqa: E402
 from robot_rl.drivers.realsense import write_recording  # noqa: E402
+from test_calib_camera_info import start_camera_node, stop  # noqa: E402  (tests/ is on sys.path)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = BoardSpec(9, 7, 0.04, 0.03)
 TRUE = Intrinsics(640, 480, 612.0, 608.0, 327.5, 241.0)
 COEFFS = (-0.08, 0.03, 0.0005, -0.0008, 0.0)
@@ -66,26 +62,16 @@ def test_the_same_recording_calibrates_through_the_camera_node_over_dds(recordin
     from robot_rl.calibration.capture_node import capture_views
 
     domain = random.Random().randint(100, 200)
-    node = subprocess.Popen(
-        [sys.executable, "-m", "robot_rl.drivers.camera_node", "--ros-args", "-p", "name:=bench",
-         "-p", f"playback_file:={recording}", "-p", "playback_end:=loop", "-p", "depth_enabled:=false",
-         "-p", f"fps:={FPS}", "-p", "crop_xywh_px:=[0, 0, 640, 480]", "-p", "output_width_px:=640",
-         "-p", "output_height_px:=480"],
-        cwd=ROOT, env=dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=ROOT), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    node = start_camera_node(["name:=bench", f"playback_file:={recording}", "playback_end:=loop", "depth_enabled:=false",
+                              f"fps:={FPS}", "crop_xywh_px:=[0, 0, 640, 480]", "output_width_px:=640",
+                              "output_height_px:=480"], domain)
     lines = []
     try:
         # a live camera streams on: take two passes of the looping recording (repeats are refused as duplicates)
         views = capture_views("bench", max_views=2 * N, timeout_s=60.0, idle_s=4.0, domain_id=domain)
         res = calibrate_views(SPEC, views, progress=lambda fb, cov: lines.append(fb.line()))
     finally:
-        if node.poll() is None:
-            node.send_signal(signal.SIGINT)
-        try:
-            out = node.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
-            out = node.communicate()[0]
+        out = stop(node)
     print("camera node:", res.summary(), f"({len(lines)} images received)")
     assert "Traceback" not in out, out[-2000:]
     assert len(res.per_view_rms_px) >= N // 2, lines  # best-effort QoS may drop some; most views arrive

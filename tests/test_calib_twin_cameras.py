@@ -13,7 +13,7 @@ from robot_rl.calibration.board import BoardSpec, CalibrationError  # noqa: E402
 from robot_rl.calibration.guided import TwinArm, TwinBoardView, nominal_mount, plan, rig_board  # noqa: E402
 from robot_rl.calibration.hand_eye import HandEyeResult  # noqa: E402
 from robot_rl.calibration.twin_board import pose  # noqa: E402
-from robot_rl.calibration.twin_cameras import policy_intrinsics, twin_camera, twin_vs_real  # noqa: E402
+from robot_rl.calibration.twin_cameras import twin_camera, twin_vs_real  # noqa: E402
 from robot_rl.contract.rotations import quat_to_mat, rotvec_to_mat  # noqa: E402
 from robot_rl.drivers.camera_common import Intrinsics, center_square_crop, write_camera_info_yaml  # noqa: E402
 from robot_rl.sim.arm_env import EnvConfig, TwinArmEnv  # noqa: E402
