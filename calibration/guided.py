@@ -66,6 +66,10 @@ class MoveConfig:
     step_m: float = 0.02  # at most this far ...
     step_deg: float = 6.0  # ... and this much turn per target
     settle_s: float = 0.6  # held at the goal before the pose is measured
+    # over ROS the arm runs on its own clock: after settle_s, hold until the measured pose moves less than
+    # settled_m per 0.2 s (at most settle_timeout_s)
+    settled_m: float = 0.0003
+    settle_timeout_s: float = 5.0
 
 
 # The twin rig the guided capture plans for (and the tests use): a wrist camera 7 cm beside the TCP looking past
@@ -99,6 +103,16 @@ def plan(setup: str, mount: np.ndarray, n: int, rng: np.random.Generator) -> lis
     return plan_eye_to_hand(HAND_CENTRE_M, _DOWN, n, rng)
 
 
+def target_stream(start: np.ndarray, goal: np.ndarray, cfg: MoveConfig) -> list[np.ndarray]:
+    """The targets (T_base_tcp) to send at ``cfg.target_hz`` from ``start`` to ``goal``: straight in position,
+    geodesic in rotation, at most ``step_m`` and ``step_deg`` apart."""
+    p0, r0 = start[:3, 3], start[:3, :3]
+    rv = mat_to_rotvec(r0.T @ goal[:3, :3])
+    n = int(max(1, np.ceil(np.linalg.norm(goal[:3, 3] - p0) / cfg.step_m),
+                np.ceil(np.linalg.norm(rv) / np.radians(cfg.step_deg))))
+    return [pose(r0 @ rotvec_to_mat(rv * k / n), p0 + (goal[:3, 3] - p0) * k / n) for k in range(1, n + 1)]
+
+
 class TwinArm:
     """The arm twin moved through its target interface: a target is clipped into the task's workspace box and
     tracked by the impedance law until it settles; the measured TCP pose is what a capture records."""
@@ -117,17 +131,12 @@ class TwinArm:
     def move_to(self, target: np.ndarray) -> np.ndarray:
         """Stream targets from the current pose to ``target`` (T_base_tcp) at ``target_hz`` in bounded steps, as
         a client of ``arm/target_pose`` does, then hold it; return the measured T_base_tcp once settled."""
-        c = self.cfg
-        goal = np.clip(target[:3, 3], self.lo, self.hi)
+        per_step = self.twin.ticks_for(1.0 / self.cfg.target_hz)
         p0, r0 = self.twin.ee_pose()
-        turn = r0.T @ target[:3, :3]
-        rv = mat_to_rotvec(turn)
-        n = int(max(1, np.ceil(np.linalg.norm(goal - p0) / c.step_m), np.ceil(np.linalg.norm(rv) / np.radians(c.step_deg))))
-        per_step = self.twin.ticks_for(1.0 / c.target_hz)
-        for k in range(1, n + 1):
-            self.twin.set_target(p0 + (goal - p0) * k / n, r0 @ rotvec_to_mat(rv * k / n))
+        for t in target_stream(pose(r0, p0), target, self.cfg):
+            self.twin.set_target(np.clip(t[:3, 3], self.lo, self.hi), t[:3, :3])  # the driver's workspace clip
             self.twin.step(per_step)
-        self.twin.step(self.twin.ticks_for(c.settle_s))
+        self.twin.step(self.twin.ticks_for(self.cfg.settle_s))
         p, r = self.twin.ee_pose()
         return pose(r, p)
 
@@ -220,20 +229,23 @@ def load_capture(folder: str) -> Capture:
     return Capture(poses, images)
 
 
-def guided_capture(arm: TwinArm, view: TwinBoardView, camera: str, targets, tolerance_m: float = 0.005,
-                   progress=None) -> Capture:
-    """Move through ``targets`` (T_base_tcp); at each pose reached within ``tolerance_m`` record the measured pose
-    and the camera image."""
+def guided_capture(arm, view: TwinBoardView | None, camera: str, targets, tolerance_m: float = 0.005,
+                   progress=None, grab=None) -> Capture:
+    """Move ``arm`` (``move_to(T_base_tcp) -> measured T_base_tcp``: :class:`TwinArm`, or the ROS client in
+    ``hand_eye_capture_node.py``) through ``targets``; at each pose reached within ``tolerance_m`` record the
+    measured pose and an image: ``grab()``, default the twin's render of ``camera`` at the arm's configuration."""
+    grab = grab or (lambda: view.render(camera, arm.qpos))
     cap = Capture([], [])
     for k, target in enumerate(targets):
         got = arm.move_to(target)
-        if np.linalg.norm(got[:3, 3] - target[:3, 3]) > tolerance_m:
+        miss = np.linalg.norm(got[:3, 3] - target[:3, 3])
+        if miss > tolerance_m:
             cap.skipped += 1
             if progress is not None:
-                progress(k, None, "not reached (workspace box or joint limits): skipped")
+                progress(k, None, f"not reached ({1000 * miss:.0f} mm away: workspace box or joint limits): skipped")
             continue
         cap.ee_poses.append(got)
-        cap.images.append(view.render(camera, arm.qpos))
+        cap.images.append(grab())
         if progress is not None:
             progress(k, got, "captured")
     return cap

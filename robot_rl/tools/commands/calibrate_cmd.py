@@ -8,6 +8,7 @@ too few views, degenerate poses, a board of another size) is one line on stderr 
     robot-rl calibrate intrinsics --topic wrist --views 25 --out wrist.yaml      # live, from the camera node
     robot-rl calibrate hand-eye --data capture/ --intrinsics wrist.yaml --setup eye_in_hand --out wrist_mount.yaml
     robot-rl calibrate hand-eye --capture-twin capture/ --intrinsics wrist.yaml --setup eye_in_hand --out m.yaml
+    robot-rl calibrate hand-eye --capture-ros capture/ --intrinsics wrist.yaml --setup eye_in_hand --out m.yaml
 """
 from __future__ import annotations
 
@@ -93,11 +94,14 @@ def _hand_eye_cmd(a) -> int:
 
     spec = _board(a)
     _, intr = read_camera_info_yaml(a.intrinsics)
-    if bool(a.data) == bool(a.capture_twin):
-        raise CalibrationError("give one of --data DIR (a capture) or --capture-twin DIR (capture in the twin first)")
+    if sum(bool(x) for x in (a.data, a.capture_twin, a.capture_ros)) != 1:
+        raise CalibrationError("give one of --data DIR (a capture), --capture-twin DIR or --capture-ros DIR (a guided "
+                               "capture first, in the twin in-process or over ROS)")
     if a.capture_twin:
         _capture_in_twin(a, spec, intr)
-    cap = load_capture(a.data or a.capture_twin)
+    if a.capture_ros:
+        _capture_over_ros(a)
+    cap = load_capture(a.data or a.capture_twin or a.capture_ros)
     if (cap.images[0].shape[1], cap.images[0].shape[0]) != (intr.width, intr.height):
         raise CalibrationError(f"images are {cap.images[0].shape[1]}x{cap.images[0].shape[0]}, the intrinsics "
                                f"{a.intrinsics} are for {intr.width}x{intr.height}")
@@ -128,6 +132,27 @@ def _capture_in_twin(a, spec, intr) -> None:
     view.close()
     cap.save(a.capture_twin)
     _say(f"  {len(cap.images)} views written to {a.capture_twin} ({cap.skipped} poses not reached)")
+
+
+def _capture_over_ros(a) -> None:
+    """The guided capture over ROS: arm/target_pose streamed to the driver (or twin node), arm/ee_pose and the
+    camera's images recorded; poses planned for the rig (board on the table at 0.55 m, or held by the hand)."""
+    from robot_rl.calibration.guided import nominal_mount, plan
+    from robot_rl.calibration.hand_eye import read_mount_yaml
+    from robot_rl.calibration.hand_eye_capture_node import ros_guided_capture
+
+    mount = read_mount_yaml(a.mount_guess)[0] if a.mount_guess else nominal_mount(a.setup)
+    targets = plan(a.setup, mount, a.views, np.random.default_rng(a.seed))
+    camera = a.camera or ("wrist" if a.setup == "eye_in_hand" else "front")
+    _say(f"guided capture over ROS: {len(targets)} poses on arm/target_pose, images from camera {camera}")
+    try:
+        cap = ros_guided_capture(camera, targets, progress=lambda k, got, msg: _say(f"  pose {k + 1}/{len(targets)}: {msg}"))
+    except TimeoutError as e:
+        from robot_rl.calibration.board import CalibrationError
+
+        raise CalibrationError(str(e)) from None
+    cap.save(a.capture_ros)
+    _say(f"  {len(cap.images)} views written to {a.capture_ros} ({cap.skipped} poses not reached)")
 
 
 def add_parser(sub) -> None:
@@ -163,6 +188,9 @@ def add_parser(sub) -> None:
     h.add_argument("--intrinsics", required=True, help="the camera's camera_info YAML")
     h.add_argument("--setup", choices=SETUPS, default="eye_in_hand")
     h.add_argument("--method", choices=METHODS, default="park", help="cv2.calibrateHandEye method")
+    h.add_argument("--capture-ros", help="run a guided capture over ROS first (arm/target_pose, arm/ee_pose, the "
+                                         "camera's image topic), writing this folder")
+    h.add_argument("--camera", help="--capture-ros: camera name (default wrist / front by --setup)")
     h.add_argument("--mount-guess", help="--capture-twin: nominal mount YAML the poses are planned (and rendered) with")
     h.add_argument("--views", type=int, default=20, help="--capture-twin: poses to plan")
     h.add_argument("--seed", type=int, default=0)
