@@ -146,3 +146,21 @@ def test_camera_node_with_a_broken_calibration_file_exits_2_with_one_line(tmp_pa
     assert r.returncode == 2, r.stderr
     assert f"calibration file {bad}: camera_matrix missing or not 3x3 numbers" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_opencv_camera_reports_the_calibration_through_its_crop_and_resize(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from robot_rl.drivers.camera_common import center_square_crop
+    from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
+
+    path = str(tmp_path / "cam.avi")
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for k in range(3):
+        vw.write(np.full((240, 320, 3), 40 * k, np.uint8))
+    vw.release()
+    # a 640x480 calibration, a 320x240 stream of the same sensor: scaled, then the centred crop and resize
+    with OpenCVCamera(OpenCVCameraConfig(device=path, calibration=CALIBRATED,
+                                         intrinsics_fx_fy_cx_cy_px=(1.0, 1.0, 1.0, 1.0))) as cam:
+        f = cam.read()
+    want = CALIBRATED.at_size(320, 240).crop_resize(center_square_crop(320, 240), 128, 128)
+    assert f.intrinsics == want and f.intrinsics.coeffs == CALIBRATED.coeffs
