@@ -44,12 +44,14 @@ class ViewFeedback:
     distance_m: float = math.nan
     tilt_deg: float = math.nan
     area_fraction: float = 0.0
+    fit_rms_px: float = math.nan  # the view against the running fit (after the first few views): a bad view shows
 
     def line(self) -> str:
         if not self.accepted:
             return f"{self.name}: skipped ({self.reason})"
+        fit = "" if math.isnan(self.fit_rms_px) else f", {self.fit_rms_px:.2f} px from the running fit"
         return (f"{self.name}: {self.n_corners} corners, board at {self.distance_m:.2f} m, tilt {self.tilt_deg:.0f} deg, "
-                f"{100 * self.area_fraction:.0f}% of the image")
+                f"{100 * self.area_fraction:.0f}% of the image{fit}")
 
 
 @dataclass
@@ -159,7 +161,12 @@ class IntrinsicsCalibrator:
     def _feedback(self, det: Detection, fb: ViewFeedback) -> None:
         cv2 = _cv2()
         w, h = self.size
-        t = self.view_pose(det, self._current_guess())
+        guess = self._current_guess()
+        t = self.view_pose(det, guess)
+        if self._estimate is not None:
+            px, _ = cv2.projectPoints(self.points[det.ids], cv2.Rodrigues(t[:3, :3])[0], t[:3, 3], guess.matrix(),
+                                      np.asarray(guess.coeffs, float))
+            fb.fit_rms_px = float(np.sqrt(np.mean(np.sum((px.reshape(-1, 2) - det.corners_px) ** 2, axis=1))))
         n = t[:3, 2]  # board normal in the camera frame (into the board)
         fb.distance_m = float(np.linalg.norm(t[:3, 3]))
         fb.tilt_deg = float(np.degrees(math.acos(min(1.0, abs(n[2])))))

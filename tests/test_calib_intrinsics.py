@@ -58,6 +58,7 @@ def test_pinhole_twin_render_calibrates_to_the_true_intrinsics(pinhole_views):
     assert np.all(np.abs(res.intrinsics.coeffs[:4]) < 0.02)  # no distortion invented
     assert "corners, board at" in lines[0][0] and "still missing" in lines[0][1]  # coverage feedback per view
     assert lines[-1][1].startswith(f"{len(res.per_view_rms_px)} views")
+    assert "px from the running fit" in lines[-1][0] and "running fit" not in lines[0][0]  # once there is a fit
     print("pinhole:", res.summary())
 
 
