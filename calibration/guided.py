@@ -10,7 +10,7 @@ the board (on the table, or held by the hand) from the twin's calibrated cameras
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -191,6 +191,7 @@ class Capture:
     ee_poses: list  # measured T_base_tcp per view
     images: list  # RGB per view
     skipped: int = 0  # planned poses not reached (joint limits, the workspace box)
+    qpos: list = field(default_factory=list)  # the twin's configuration per view (in-process captures only)
 
     def save(self, folder: str) -> None:
         import yaml
@@ -246,6 +247,8 @@ def guided_capture(arm, view: TwinBoardView | None, camera: str, targets, tolera
             continue
         cap.ee_poses.append(got)
         cap.images.append(grab())
+        if hasattr(arm, "qpos"):
+            cap.qpos.append(arm.qpos)
         if progress is not None:
             progress(k, got, "captured")
     return cap

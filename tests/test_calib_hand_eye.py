@@ -119,3 +119,26 @@ def test_degenerate_and_too_few_views_are_refused(eye_in_hand):
         calibrate_hand_eye(shifted, boards[:8])
     with pytest.raises(CalibrationError, match="unknown hand-eye method 'magic': expected one of tsai, park"):
         calibrate_hand_eye(ee, boards, method="magic")
+
+
+def test_the_twin_camera_at_the_calibrated_mount_lines_up_with_the_real_one(eye_in_hand):
+    """The twin re-rendered with the hand-eye result (from noisy poses) in place of the true mount: its board corners
+    land within a pixel of the "real" camera's (the true mount's) at the same arm configurations."""
+    from robot_rl.calibration.board import BoardDetector
+
+    cap, ee, boards = eye_in_hand
+    res = calibrate_hand_eye(noisy(ee, np.random.default_rng(1)), boards, "eye_in_hand", "park")
+    twin = TwinBoardView(SPEC, (camera_spec(WRIST, "wrist", res.mount),), **rig_board(SPEC, "eye_in_hand"))
+    det = BoardDetector(SPEC)
+    errs = []
+    for q, real in zip(cap.qpos, cap.images):
+        a, _ = det.detect(real)
+        b, _ = det.detect(twin.render("wrist", q))
+        if a is None or b is None:
+            continue
+        common, i, j = np.intersect1d(a.ids, b.ids, return_indices=True)
+        errs.append(np.sqrt(np.mean(np.sum((a.corners_px[i] - b.corners_px[j]) ** 2, axis=1))))
+    twin.close()
+    print(f"twin at the calibrated wrist mount vs the real camera: {np.sqrt(np.mean(np.square(errs))):.2f} px RMS "
+          f"over {len(errs)} views (worst {max(errs):.2f} px)")
+    assert len(errs) >= 15 and max(errs) < 2.0
