@@ -4,7 +4,9 @@ are wrong on purpose) and calibrate to the true intrinsics (fx, fy within 0.5 %,
 both through the RealSense playback class and through the camera node over real DDS (the live --topic path)."""
 from __future__ import annotations
 
+import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -13,12 +15,12 @@ pytest.importorskip("cv2")
 pytest.importorskip("mujoco")
 rs = pytest.importorskip("pyrealsense2")
 from robot_rl.calibration.board import BoardSpec  # noqa: E402
-from robot_rl.calibration.intrinsics import calibrate_views, images_from_recording  # noqa: E402
+from robot_rl.calibration.intrinsics import IntrinsicsResult, calibrate_views, images_from_recording  # noqa: E402
 from robot_rl.calibration.twin_board import (BoardScene, distortion_warp, render_distorted,  # noqa: E402
                                              spread_board_poses)
 from robot_rl.drivers.camera_common import Intrinsics  # noqa: E402
 from robot_rl.drivers.realsense import write_recording  # noqa: E402
-from test_calib_camera_info import start_camera_node, stop  # noqa: E402  (tests/ is on sys.path)
+from test_calib_camera_info import ROOT, start_camera_node, stop  # noqa: E402  (tests/ is on sys.path)
 
 SPEC = BoardSpec(9, 7, 0.04, 0.03)
 TRUE = Intrinsics(640, 480, 612.0, 608.0, 327.5, 241.0)
@@ -57,22 +59,34 @@ def test_a_realsense_recording_of_rendered_board_views_calibrates_through_playba
     check(res)
 
 
-def test_the_same_recording_calibrates_through_the_camera_node_over_dds(recording):
+def test_the_same_recording_calibrates_through_the_camera_node_over_dds(recording, tmp_path):
+    """robot-rl calibrate intrinsics --topic: the views come live from the camera node's image topic."""
     pytest.importorskip("rclpy")
-    from robot_rl.calibration.capture_node import capture_views
+    import subprocess
+    import sys
+
+    from robot_rl.drivers.camera_common import read_camera_info_yaml
 
     domain = random.Random().randint(100, 200)
     node = start_camera_node(["name:=bench", f"playback_file:={recording}", "playback_end:=loop", "depth_enabled:=false",
                               f"fps:={FPS}", "crop_xywh_px:=[0, 0, 640, 480]", "output_width_px:=640",
                               "output_height_px:=480"], domain)
-    lines = []
+    out = str(tmp_path / "bench.yaml")
     try:
         # a live camera streams on: take two passes of the looping recording (repeats are refused as duplicates)
-        views = capture_views("bench", max_views=2 * N, timeout_s=60.0, idle_s=4.0, domain_id=domain)
-        res = calibrate_views(SPEC, views, progress=lambda fb, cov: lines.append(fb.line()))
+        r = subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", "calibrate", "intrinsics", "--topic", "bench",
+                            "--views", str(2 * N), "--timeout-s", "90", "--squares", "9x7", "--square-mm", "40",
+                            "--marker-mm", "30", "--camera-name", "bench", "--out", out], cwd=ROOT,
+                           env=dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONPATH=ROOT), capture_output=True,
+                           text=True, timeout=240)
     finally:
-        out = stop(node)
-    print("camera node:", res.summary(), f"({len(lines)} images received)")
-    assert "Traceback" not in out, out[-2000:]
-    assert len(res.per_view_rms_px) >= N // 2, lines  # best-effort QoS may drop some; most views arrive
-    check(res)
+        node_out = stop(node)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:] + node_out[-2000:]
+    assert "Traceback" not in node_out, node_out[-2000:]
+    summary = r.stdout.strip().splitlines()[-2]
+    print("camera node:", summary)
+    n_views = int(re.search(r"over (\d+) views", summary)[1])
+    assert n_views >= N // 2, r.stdout  # best-effort QoS may drop some; most views arrive
+    name, intr = read_camera_info_yaml(out)
+    rms = float(re.search(r"RMS ([\d.]+) px over", summary)[1])
+    check(IntrinsicsResult(intr, rms, {}, (), (0.0,) * 4, {}))
