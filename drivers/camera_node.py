@@ -6,7 +6,8 @@ Publishes (sensor QoS: best effort, shallow) ``camera/<name>/color/image_raw`` (
 and resized to ``output_*_px``), ``camera/<name>/color/camera_info`` (the intrinsics of that image) and, for a
 RealSense with depth, ``camera/<name>/aligned_depth_to_color/image_raw`` (16UC1). Names are relative (a launch
 namespace moves them) and parameters ``topics.color``, ``topics.color_info``, ``topics.depth``. Images are
-converted with numpy (no cv_bridge). Exit codes: 2 on a bad parameter or when the camera is not there (a clear
+converted with numpy (no cv_bridge). ``camera_info_url``: a calibration YAML (ROS camera_info format) whose K, D,
+R, P replace the factory intrinsics, transformed through the crop and resize like the image. Exit codes: 2 on a bad parameter or when the camera is not there (a clear
 one-line error), 3 when it freezes past its recovery budget.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from robot_rl.contract import ros_node as rn
 from robot_rl.contract import topics as T
 from robot_rl.contract.params import ParameterError, param
-from robot_rl.drivers.camera_common import CameraError, CameraFrozenError, Frame
+from robot_rl.drivers.camera_common import CameraError, CameraFrozenError, Frame, read_camera_info_yaml
 from robot_rl.drivers.opencv_camera import OpenCVCamera, OpenCVCameraConfig
 from robot_rl.drivers.realsense import PLAYBACK_END, RealSenseCamera, RealSenseConfig, RecordingEnded
 
@@ -47,11 +48,15 @@ class CameraNodeParams:
     output_height_px: int = param(128, gt=0, le=8192)
     crop_xywh_px: tuple[int, ...] = param((0, 0, 0, 0), ge=0, doc="crop before resize; all zeros: centred square")
     frame_timeout_ms: int = param(1000, gt=0, le=60000)
+    camera_info_url: str = param("", doc="calibration: a camera_info YAML (path or file:// URL; robot-rl calibrate "
+                                         "intrinsics writes one) at the stream's size; empty: factory intrinsics")
 
 
 def camera_info_msg(frame: Frame, frame_id: str, stamp) -> CameraInfo:
     i = frame.intrinsics
-    return rn.camera_info_msg(stamp, frame_id, i.width, i.height, i.fx, i.fy, i.cx, i.cy, i.coeffs, i.distortion_model)
+    m = rn.camera_info_msg(stamp, frame_id, i.width, i.height, i.fx, i.fy, i.cx, i.cy, i.coeffs, i.distortion_model)
+    m.r, m.p = i.r(), i.p()  # a calibration's own R and P (cropped and resized like K)
+    return m
 
 
 def open_camera(p: CameraNodeParams, where: str = "camera"):
@@ -59,16 +64,17 @@ def open_camera(p: CameraNodeParams, where: str = "camera"):
         raise ParameterError(f"{where}: parameter crop_xywh_px={list(p.crop_xywh_px)!r} is invalid: expected 4 "
                              "integers (x, y, w, h)")
     crop = tuple(p.crop_xywh_px) if any(p.crop_xywh_px) else None
+    calib = read_camera_info_yaml(p.camera_info_url)[1] if p.camera_info_url else None
     if p.driver == "realsense":
         return RealSenseCamera(RealSenseConfig(
             serial=p.serial, playback_file=p.playback_file, playback_end=p.playback_end, color_width_px=p.width_px, color_height_px=p.height_px,
             fps=p.fps, depth_enabled=p.depth_enabled, depth_width_px=p.width_px, depth_height_px=p.height_px,
             crop_xywh_px=crop, output_width_px=p.output_width_px, output_height_px=p.output_height_px,
-            frame_timeout_ms=p.frame_timeout_ms))
+            frame_timeout_ms=p.frame_timeout_ms, calibration=calib))
     return OpenCVCamera(OpenCVCameraConfig(
         device=p.device, width_px=p.width_px, height_px=p.height_px, fps=p.fps, crop_xywh_px=crop,
         output_width_px=p.output_width_px, output_height_px=p.output_height_px,
-        frame_timeout_s=p.frame_timeout_ms / 1000.0))
+        frame_timeout_s=p.frame_timeout_ms / 1000.0, calibration=calib))
 
 
 class CameraNode(Node):
@@ -104,11 +110,19 @@ class CameraNode(Node):
                 if self.context.ok():
                     self.context.try_shutdown()
                 return
-            stamp = self.get_clock().now().to_msg()
-            self.pub_image.publish(rn.image_msg(stamp, self.frame_id, f.color, "rgb8"))
-            self.pub_info.publish(camera_info_msg(f, self.frame_id, stamp))
-            if f.depth is not None:
-                self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
+            try:
+                self._publish(f)
+            except Exception:  # noqa: BLE001 - Ctrl-C shut the context down between the read and the publish
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                raise
+
+    def _publish(self, f: Frame) -> None:
+        stamp = self.get_clock().now().to_msg()
+        self.pub_image.publish(rn.image_msg(stamp, self.frame_id, f.color, "rgb8"))
+        self.pub_info.publish(camera_info_msg(f, self.frame_id, stamp))
+        if f.depth is not None:
+            self.pub_depth.publish(rn.image_msg(stamp, self.frame_id, f.depth, "16UC1"))
 
     def destroy_node(self) -> None:
         """Idempotent: the read loop may shut the context down itself (end of recording, frozen camera), which

@@ -26,6 +26,8 @@ class OpenCVCameraConfig:
     output_height_px: int = 128
     # intrinsics at width_px x height_px: fx, fy, cx, cy; None: pinhole guess from horizontal_fov_deg
     intrinsics_fx_fy_cx_cy_px: tuple[float, float, float, float] | None = None
+    # a full calibration (camera_info YAML, drivers.camera_common.read_camera_info_yaml): wins over the above
+    calibration: Intrinsics | None = None
     horizontal_fov_deg: float = 70.0
     open_timeout_s: float = 5.0
     frame_timeout_s: float = 1.0
@@ -98,10 +100,10 @@ class OpenCVCamera:
         self.cap = cap
         self.crop = tuple(cfg.crop_xywh_px) if cfg.crop_xywh_px is not None else center_square_crop(w, h)
         validate_crop(self.crop, w, h)
-        if cfg.intrinsics_fx_fy_cx_cy_px is not None:
-            fx, fy, cx, cy = cfg.intrinsics_fx_fy_cx_cy_px
-            sx, sy = w / cfg.width_px, h / cfg.height_px  # the device may not honour the requested size
-            raw = Intrinsics(w, h, fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
+        if cfg.calibration is not None:
+            raw = cfg.calibration.at_size(w, h)  # the device may not honour the requested size
+        elif cfg.intrinsics_fx_fy_cx_cy_px is not None:
+            raw = Intrinsics(cfg.width_px, cfg.height_px, *cfg.intrinsics_fx_fy_cx_cy_px).at_size(w, h)
         else:
             f = 0.5 * w / math.tan(math.radians(cfg.horizontal_fov_deg) / 2)
             raw = Intrinsics(w, h, f, f, (w - 1) / 2, (h - 1) / 2)

@@ -46,6 +46,8 @@ class RealSenseConfig:
     # at the end of a recording: "loop" (again from the start, logged), "stop" (read() raises RecordingEnded) or
     # "hold" (read() keeps returning the last frame at the recording's rate, logged once)
     playback_end: str = "loop"
+    # False: a recording plays as fast as it is read, without dropping frames (calibration from a recording)
+    playback_real_time: bool = True
     color_width_px: int = 640
     color_height_px: int = 480
     fps: int = 30
@@ -56,6 +58,9 @@ class RealSenseConfig:
     output_width_px: int = 128
     output_height_px: int = 128
     frame_timeout_ms: int = 1000
+    # calibrated intrinsics of the colour stream (a camera_info YAML, drivers.camera_common.read_camera_info_yaml);
+    # None: the device's factory intrinsics
+    calibration: Intrinsics | None = None
     restart_after_failures: int = 2
     max_consecutive_failures: int = 4
 
@@ -145,12 +150,14 @@ class RealSenseCamera:
                 pipe.stop()
                 raise CameraNotFoundError(f"recording {cfg.playback_file} is of RealSense {self.serial}, not of the "
                                           f"requested serial {cfg.serial!r}")
-            dev.as_playback().set_real_time(True)
+            dev.as_playback().set_real_time(cfg.playback_real_time)
             self._playback = dev.as_playback()
         ci = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
         model = distortion_model_name(rs, ci.model, ci.coeffs)
         self.raw_intrinsics = Intrinsics(ci.width, ci.height, ci.fx, ci.fy, ci.ppx, ci.ppy, model,
                                          tuple(float(c) for c in ci.coeffs))
+        if cfg.calibration is not None:
+            self.raw_intrinsics = cfg.calibration.at_size(ci.width, ci.height)
         self.intrinsics = self.raw_intrinsics.crop_resize(self.crop, cfg.output_width_px, cfg.output_height_px)
         if cfg.depth_enabled:
             self.align = rs.align(rs.stream.color)
@@ -260,6 +267,24 @@ class RealSenseCamera:
                 depth = to_millimetres(crop_resize(np.asanyarray(d.get_data()), self.crop, cfg.output_width_px,
                                                    cfg.output_height_px, nearest=True), self.depth_units_m)
         return Frame(out, self.intrinsics, time.time(), int(color.get_frame_number()), depth, DEPTH_UNITS_M)
+
+
+def recording_color_profile(path: str) -> tuple[int, int, int]:
+    """(width, height, fps) of the colour stream of a recording (.bag/.db3)."""
+    rs = _import_rs()
+    if not os.path.isfile(path):
+        raise CameraNotFoundError(f"RealSense recording not found: {path}")
+    dev = rs.context().load_device(path)
+    try:
+        dev.set_real_time(False)
+        for s in dev.query_sensors():
+            for prof in s.get_stream_profiles():
+                if prof.stream_type() == rs.stream.color:
+                    v = prof.as_video_stream_profile()
+                    return v.width(), v.height(), prof.fps()
+    finally:
+        dev.pause()
+    raise CameraError(f"RealSense recording {path} has no colour stream")
 
 
 def to_millimetres(depth: np.ndarray, units_m: float) -> np.ndarray:

@@ -18,6 +18,7 @@ from robot_rl.sim.panda_model import (
     PANDA_GRIPPER_MAX_WIDTH_M,
     PANDA_HOME_Q_RAD,
     ArmModelConfig,
+    CameraSpec,
     build_scene,
 )
 
@@ -55,6 +56,9 @@ class TwinConfig:
     control_hz: float = 500.0
     # Safety and passivity filters after the impedance law (controllers/filtered_loop.py); enabled=False: bare law.
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    # calibrated cameras (robot_rl.calibration.twin_cameras builds them from the calibration files): intrinsics
+    # and mount replace the default front / wrist cameras, so twin and real images line up
+    cameras: tuple[CameraSpec, ...] = ()
 
     def physics_steps_per_tick(self) -> int:
         k = round(1.0 / (self.control_hz * self.model.physics_dt_s))
@@ -71,13 +75,16 @@ class ArmTwin:
     def __init__(self, objects_xml: str = "", cfg: TwinConfig = TwinConfig(), hand_xml: str = ""):
         self.cfg = cfg
         if cfg.external is None:
-            self.model = mujoco.MjModel.from_xml_string(build_scene(objects_xml, cfg.model, hand_xml))
+            self.model = mujoco.MjModel.from_xml_string(build_scene(objects_xml, cfg.model, hand_xml,
+                                                                    cameras=cfg.cameras))
             joint_names = tuple(f"joint{i}" for i in range(1, 8))
             self.tcp_site = self.model.site("tcp").id
             finger_joints = ("finger_left", "finger_right")
             self._gripper_acts = [self.model.actuator("finger_left_act").id, self.model.actuator("finger_right_act").id]
             self._gripper_ctrl = (0.04, 0.0)  # (open, closed) actuator targets
         else:
+            if cfg.cameras:
+                raise ValueError("calibrated cameras are supported on the built-in arm model only")
             self.model = load_external_model(cfg.external, objects_xml, hand_xml, cfg.model)
             ext = cfg.external
             joint_names = tuple(EXTERNAL_PREFIX + n for n in ext.joint_names)
@@ -293,3 +300,18 @@ def load_external_model(
             model.actuator_gainprm[a, :] = 0.0
             model.actuator_biasprm[a, :] = 0.0
     return model
+
+
+def camera_intrinsics(model: mujoco.MjModel, camera: str, width: int, height: int) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) [px] of a MuJoCo camera rendered at width x height: from its sensor intrinsics when it has
+    them (a calibrated CameraSpec), else the pinhole of its vertical field of view."""
+    import math
+
+    c = model.camera(camera).id
+    if model.cam_sensorsize[c][1] > 0:
+        fx_m, fy_m, px_m, py_m = model.cam_intrinsic[c]
+        sw, sh = model.cam_sensorsize[c]
+        fx, fy = fx_m / sw * width, fy_m / sh * height
+        return fx, fy, (width - 1) / 2 - px_m / sw * width, (height - 1) / 2 - py_m / sh * height
+    f = 0.5 * height / math.tan(math.radians(float(model.cam_fovy[c])) / 2)
+    return f, f, (width - 1) / 2, (height - 1) / 2

@@ -74,6 +74,44 @@ def _fmt(v) -> str:
 
 
 @dataclass(frozen=True)
+class CameraSpec:
+    """A calibrated twin camera: pinhole intrinsics [px] of a width x height image (rendered with MuJoCo's
+    ``resolution`` / ``focalpixel`` / ``principalpixel``) and its mount, the OpenCV optical frame (x right, y down,
+    z forward) in the parent frame: the TCP (``ee_pose``'s frame) for ``wrist``, the base (world) otherwise."""
+
+    name: str
+    width_px: int
+    height_px: int
+    fx_px: float
+    fy_px: float
+    cx_px: float
+    cy_px: float
+    position_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quaternion_wxyz: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+
+PIXEL_PITCH_M = 1e-5  # the nominal sensor pixel MuJoCo needs for a sensor size; any positive value renders the same
+
+
+def camera_xml(c: CameraSpec, offset_m=(0.0, 0.0, 0.0)) -> str:
+    """The MJCF <camera> of a spec; ``offset_m``: the mount frame's origin in the body the camera sits in.
+    MuJoCo's camera looks along -z with y up: its frame is the optical frame turned 180 deg about x. Its principal
+    point is given as the offset of the image centre from it, (W-1)/2 - cx, (H-1)/2 - cy (checked by rendering a
+    known board in tests/test_calib_intrinsics.py)."""
+    w, x, y, z = c.quaternion_wxyz
+    q_mj = (-x, w, z, -y)  # q * (0, 1, 0, 0)
+    pos = np.asarray(c.position_m, float) + np.asarray(offset_m, float)
+    return (f'<camera name="{c.name}" pos="{_fmt(pos)}" quat="{_fmt(q_mj)}" resolution="{c.width_px} {c.height_px}" '
+            f'sensorsize="{c.width_px * PIXEL_PITCH_M:.6g} {c.height_px * PIXEL_PITCH_M:.6g}" '
+            f'focalpixel="{c.fx_px:.9g} {c.fy_px:.9g}" '
+            f'principalpixel="{(c.width_px - 1) / 2 - c.cx_px:.9g} {(c.height_px - 1) / 2 - c.cy_px:.9g}"/>')
+
+
+def _camera(cameras: dict, name: str, default: str, offset_m=(0.0, 0.0, 0.0)) -> str:
+    return camera_xml(cameras[name], offset_m) if name in cameras else default
+
+
+@dataclass(frozen=True)
 class ArmModelConfig:
     """Parameters of the generated arm model (not of the robot: those are the published constants above)."""
 
@@ -101,11 +139,16 @@ def _link_body(i: int, inner: str) -> str:
     )
 
 
-def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "") -> tuple[str, str, str]:
+def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "",
+            cameras: tuple[CameraSpec, ...] = ()) -> tuple[str, str, str]:
     """Return (default-class XML, arm body XML, actuator XML) for the Panda-class arm.
 
-    ``hand_xml`` is appended inside the hand body (a tool rigidly held by the gripper, e.g. a peg).
+    ``hand_xml`` is appended inside the hand body (a tool rigidly held by the gripper, e.g. a peg); a ``wrist``
+    entry of ``cameras`` replaces the default wrist camera (mounted relative to the TCP).
     """
+    wrist = _camera({c.name: c for c in cameras}, "wrist",
+                    '<camera name="wrist" pos="0.08 0 0.0" xyaxes="0 1 0 0.832 0 0.555" fovy="75"/>',
+                    (0.0, 0.0, PANDA_TCP_OFFSET_M))
     defaults = f"""
     <default class="arm">
       <joint type="hinge" axis="0 0 1" armature="{cfg.joint_armature_kg_m2}" damping="{cfg.joint_damping_nm_s_per_rad}" limited="true"/>
@@ -119,7 +162,7 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "") -> tuple
         <inertial pos="-0.01 0 0.03" mass="{PANDA_HAND_MASS_KG}" diaginertia="0.001 0.0025 0.0017"/>
         <geom type="box" size="0.025 0.1 0.025" pos="0 0 0.03" class="link" rgba="0.92 0.92 0.95 1"/>
         <site name="tcp" pos="0 0 {PANDA_TCP_OFFSET_M}" size="0.005" rgba="1 0 0 0.5" group="3"/>
-        <camera name="wrist" pos="0.08 0 0.0" xyaxes="0 1 0 0.832 0 0.555" fovy="75"/>
+        {wrist}
         <body name="left_finger" pos="0 0 0.0584">
           <inertial pos="0 0.01 0.02" mass="{PANDA_FINGER_MASS_KG}" diaginertia="2.4e-6 2.4e-6 1e-6"/>
           <joint name="finger_left" type="slide" axis="0 1 0" range="0 0.04" damping="{cfg.finger_damping_n_s_per_m}" armature="0.01"/>
@@ -156,15 +199,21 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "") -> tuple
 
 
 def build_scene(
-    objects_xml: str = "", cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "", with_arm: bool = True
+    objects_xml: str = "", cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "", with_arm: bool = True,
+    cameras: tuple[CameraSpec, ...] = (),
 ) -> str:
     """A complete MJCF: table plane, lights, a front camera, the arm (unless ``with_arm`` is False: an external
-    arm is attached later), and the task's objects."""
-    defaults, arm, acts = arm_xml(cfg, hand_xml) if with_arm else ("", "", "")
+    arm is attached later), and the task's objects. ``cameras``: calibrated specs replacing the default ``front``
+    (base frame) and ``wrist`` (TCP frame) cameras."""
+    defaults, arm, acts = arm_xml(cfg, hand_xml, cameras) if with_arm else ("", "", "")
+    front = _camera({c.name: c for c in cameras}, "front",
+                    '<camera name="front" pos="0.95 0 0.4" xyaxes="0 1 0 -0.614 0 0.789" fovy="55"/>')
+    off_w = max([640] + [c.width_px for c in cameras])
+    off_h = max([480] + [c.height_px for c in cameras])
     return f"""<mujoco model="robot_rl_panda_twin">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{cfg.physics_dt_s}" integrator="implicitfast" cone="elliptic" impratio="5"/>
-  <visual><global offwidth="640" offheight="480"/><quality shadowsize="0"/></visual>
+  <visual><global offwidth="{off_w}" offheight="{off_h}"/><quality shadowsize="0"/></visual>
   <default>{defaults}
   </default>
   <asset>
@@ -175,7 +224,7 @@ def build_scene(
     <light pos="0.5 0 1.5" dir="0 0 -1" directional="true"/>
     <light pos="1.2 -0.8 1.0" dir="-1 0.6 -0.8"/>
     <geom name="table" type="plane" size="1.5 1.5 0.05" material="table" contype="1" conaffinity="7"/>
-    <camera name="front" pos="0.95 0 0.4" xyaxes="0 1 0 -0.614 0 0.789" fovy="55"/>
+    {front}
     {arm}
     {objects_xml}
   </worldbody>

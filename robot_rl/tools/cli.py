@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "robot_rl.tools.commands.train_cmd",
     "robot_rl.tools.commands.launch_cmd",
     "robot_rl.tools.commands.record_demos_cmd",
+    "robot_rl.tools.commands.calibrate_cmd",
 )
 
 
