@@ -36,6 +36,17 @@ FLOODS = {  # topic key -> the node that subscribes it in sim_train (its log mus
     "task_state": "actor", "twist": "actor", "transitions": "learner", "weights": "actor", "acks": "actor"}
 
 
+FAULT_NAMES = ("estop_default_qos", *(f"kill_{n}" for n in ("actor", "learner", "twin", "scripted_human", "camera")),
+               "freeze_learner", *(f"flood_{k}" for k in FLOODS), "corrupt_model.safetensors", "corrupt_online.npz",
+               "corrupt_config")
+
+
+def check_fault_names(only) -> None:
+    unknown = set(only or ()) - set(FAULT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown faults {sorted(unknown)}; known: {list(FAULT_NAMES)}")
+
+
 @dataclass
 class FaultResult:
     fault: str
@@ -331,9 +342,8 @@ class Campaign:
         steps += [(f"flood_{k}", lambda k=k: self.flood(k)) for k in FLOODS]
         steps += [(f"corrupt_{f}", lambda f=f: self.corrupt_checkpoint(f)) for f in ("model.safetensors", "online.npz")]
         steps += [("corrupt_config", self.corrupt_config)]
-        unknown = set(only or ()) - {n for n, _ in steps}
-        if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}; known: {[n for n, _ in steps]}")
+        assert tuple(n for n, _ in steps) == FAULT_NAMES
+        check_fault_names(only)
         for name, step in steps:
             if only is not None and name not in only:
                 continue
@@ -362,6 +372,7 @@ class Campaign:
 def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, **kw) -> dict:
     import tempfile
 
+    check_fault_names(only)  # before anything starts
     tmp = Path(out) if out else Path(tempfile.mkdtemp(prefix="robot_rl_faults_"))
     c = Campaign(tmp, **kw)
     try:
