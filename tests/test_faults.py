@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("pyrealsense2")
 
-from robot_rl.tools.faults import run_campaign  # noqa: E402
+from robot_rl.tools.bench.faults import run_campaign  # noqa: E402
 
 SMOKE = ("estop_default_qos", "kill_actor", "flood_target_pose", "flood_transitions", "corrupt_model.safetensors",
          "corrupt_config")
@@ -21,6 +21,8 @@ def test_sim_train_survives_the_smoke_faults_losing_and_duplicating_nothing(tmp_
     failed = {k: f["notes"] for k, f in rows.items() if not f["survived"]}
     assert not failed, failed
     assert r["transitions_lost"] == 0 and r["transitions_duplicated"] == 0
+    t = r["transitions"]  # every transition the actor made is in the learner's checkpoint or still in its spool
+    assert t["produced"] > 0 and t["lost"] == 0
     assert rows["kill_actor"]["safe_state"] == "hold" and rows["kill_actor"]["time_to_safe_ms"] is not None
     assert rows["estop_default_qos"]["safe_state"] == "estop (latched)"
     assert rows["flood_target_pose"]["injected"] > 50

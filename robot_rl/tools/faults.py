@@ -5,9 +5,11 @@ injected one after the other over real DDS, each judged on what the issue asks:
 * the robot side is in its safe state within the watchdog period (killing the actor -> the twin holds; an e-stop
   from a default-QoS publisher -> e-stopped, latched until ``arm/recover``);
 * no transition is lost or duplicated: the campaign's probe (:mod:`robot_rl.tools.fault_probe_node`) sees every
-  transition an actor puts on ``rl/transitions`` and the learner's ``rl/acks``; after each fault it waits until the
-  learner has acknowledged every sequence number seen (lost = those it never gets; duplicated = replay entries
-  beyond the acknowledged prefix, from the learner's stats; torn = spooled frames a kill cut short);
+  transition an actor puts on ``rl/transitions`` and the learner's ``rl/acks``; after each fault it waits for the
+  learner to acknowledge what was sent (what is left is the row's backlog, still held by the actor). When the
+  stack has stopped, :meth:`Campaign.tally` checks every sequence number the actor used is in the learner's
+  checkpoint or still in the actor's spool (lost = in neither, plus frames a kill cut short; duplicated = replay
+  entries beyond the acknowledged prefix);
 * training resumes (updates and received transitions grow after the fault);
 * every error is one clear line: no node prints a traceback; a flood's rejections are logged, at most one line
   per cause per second (plus the count), never silently.
@@ -20,7 +22,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -53,7 +54,8 @@ class FaultResult:
     survived: bool
     safe_state: str  # what the robot side did
     time_to_safe_ms: float | None = None  # for faults that call for a safe state
-    transitions_lost: int = 0
+    transitions_lost: int = 0  # cut short in the spool by a kill (the final tally counts every other loss)
+    backlog: int = 0  # sent on the wire but not yet acknowledged when the fault was judged (a busy learner)
     transitions_duplicated: int = 0
     injected: int = 1  # messages sent, for floods
     notes: list[str] = field(default_factory=list)
@@ -89,14 +91,16 @@ class Campaign:
         self._wait(lambda: (s := self.stats()) and s["updates"] > 0 and s["online_transitions"] >= 50, "training")
         self._wait(lambda: self._mode() == 1, "the twin tracking the actor's targets")
 
-    def stop(self) -> dict[str, int]:
+    def stop_nodes(self) -> dict[str, int]:
         codes = self.runner.shutdown() if hasattr(self, "runner") else {}
         if hasattr(self, "lines"):
             with self.lines.lock:
                 (self.out / "nodes.log").write_text("".join(self.lines.lines))
+        return codes
+
+    def stop_probe(self) -> None:
         if hasattr(self, "probe"):
             self._stop_probe()
-        return codes
 
     def _recording(self) -> str:
         from robot_rl.drivers.camera_common import Intrinsics
@@ -174,12 +178,12 @@ class Campaign:
             seen = max(self.probe.wire_seqs.get("actor0", {0}))
         try:
             self._wait(lambda: self.probe.acked.get("actor0", (0, 0))[0] >= seen, "the learner to acknowledge "
-                       f"every transition seen (up to seq {seen})")
+                       f"every transition seen (up to seq {seen})", 60.0)
         except TimeoutError:
             pass
         got = self.probe.acked.get("actor0", (0, 0))[0]
         s = self.stats() or {}
-        r.transitions_lost = max(0, seen - got)
+        r.backlog = max(0, seen - got)  # still in the actor's outbox and spool: the final tally says if any is lost
         r.transitions_duplicated = max(0, s.get("online_transitions", 0) - sum(s.get("received", {}).values()))
         out = self._lines_since(mark)
         torn = [int(m.group(1)) for line in out if (m := re.search(r"(\d+) cut short by the last exit", line))]
@@ -199,7 +203,7 @@ class Campaign:
             r.survived = False
         self.results.append(r)
         self.log(f"{r.fault}: survived={r.survived} safe={r.safe_state} t_safe_ms={r.time_to_safe_ms} "
-                 f"lost={r.transitions_lost} dup={r.transitions_duplicated} {'; '.join(r.notes)}")
+                 f"backlog={r.backlog} lost={r.transitions_lost} dup={r.transitions_duplicated} {'; '.join(r.notes)}")
 
     # ---- the faults ----------------------------------------------------------------------------------------
     def estop(self) -> None:
@@ -358,30 +362,31 @@ class Campaign:
                     self.restart(label)
         return self.results
 
-    def summary(self) -> dict:
+    def tally(self) -> dict:
+        """After the stack has stopped (the learner checkpointed, the actor closed its spool): every sequence
+        number the actor ever used is either in the learner's checkpoint (<= received) or still in the spool;
+        the ones in neither are lost. Duplicates: replay entries beyond the acknowledged prefix."""
+        from robot_rl.runtime.spool import Spool
+
+        s = self.stats() or {"received": {}, "online_transitions": 0}
+        received = int(s["received"].get("actor0", 0))
+        folder = self.spool_dir / "actor0"
+        ident = json.loads((folder / "spool.json").read_text()) if (folder / "spool.json").is_file() else {}
+        kept = {t.seq for t in Spool(folder, ident).load()} if ident else set()
+        with self.probe.lock:
+            on_wire = max(self.probe.wire_seqs.get("actor0", {0}))
+        last = max([received, on_wire, *kept])
+        lost = sum(1 for q in range(received + 1, last + 1) if q not in kept)
+        return {"produced": last, "learner_received": received, "kept_in_spool": len(kept),
+                "lost": lost + sum(r.transitions_lost for r in self.results),
+                "duplicated": max(0, int(s["online_transitions"]) - received)}
+
+    def summary(self, tally: dict) -> dict:
         safe = [r.time_to_safe_ms for r in self.results if r.time_to_safe_ms is not None]
         return {"faults": [asdict(r) for r in self.results], "injected": len(self.results),
                 "survived": sum(r.survived for r in self.results),
-                "transitions_lost": sum(r.transitions_lost for r in self.results),
-                "transitions_duplicated": sum(r.transitions_duplicated for r in self.results),
+                "transitions": tally, "transitions_lost": tally["lost"],
+                "transitions_duplicated": tally["duplicated"] + sum(r.transitions_duplicated for r in self.results),
                 "worst_time_to_safe_ms": max(safe, default=None),
                 "safe_state_budget_ms": round((self.watchdog_s + self.control_period_s) * 1e3, 1),
                 "online_transitions": (self.stats() or {}).get("online_transitions")}
-
-
-def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, **kw) -> dict:
-    import tempfile
-
-    check_fault_names(only)  # before anything starts
-    tmp = Path(out) if out else Path(tempfile.mkdtemp(prefix="robot_rl_faults_"))
-    c = Campaign(tmp, **kw)
-    try:
-        c.start()
-        c.run_all(only)
-    finally:
-        codes = c.stop()
-    result = c.summary()
-    result["exit_codes_at_shutdown"] = codes
-    if out is None:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return result

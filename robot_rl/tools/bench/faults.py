@@ -9,9 +9,33 @@ from pathlib import Path
 from robot_rl.tools.bench.cli import emit
 
 
-def run(a) -> dict:
-    from robot_rl.tools.faults import run_campaign
+def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, **kw) -> dict:
+    """The campaign in ``out`` (a temporary folder, removed afterwards, if None): its summary, with the nodes' exit
+    codes at the final shutdown."""
+    import shutil
+    import tempfile
 
+    from robot_rl.tools.faults import Campaign, check_fault_names
+
+    check_fault_names(only)  # before anything starts
+    tmp = Path(out) if out else Path(tempfile.mkdtemp(prefix="robot_rl_faults_"))
+    c = Campaign(tmp, **kw)
+    try:
+        c.start()
+        c.run_all(only)
+    finally:
+        codes = c.stop_nodes()
+    try:
+        result = c.summary(c.tally())
+    finally:
+        c.stop_probe()
+    result["exit_codes_at_shutdown"] = codes
+    if out is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def run(a) -> dict:
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else print
     only = tuple(x for x in a.only.split(",") if x) or None
     return run_campaign(Path(a.out) if a.out else None, only, flood_s=a.flood_s, freeze_s=a.freeze_s, log=log)
