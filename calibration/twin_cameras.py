@@ -41,6 +41,17 @@ def twin_camera(name: str, camera_info_yaml: str, mount_yaml: str, crop=None, ou
     return camera_spec(intr, name, mount)
 
 
+def twin_params(cameras: list[tuple[str, str, str]], size_px: int, crop=None, node: str = "twin") -> dict:
+    """The twin node's params file (``calibration.<name>``: fx, fy, cx, cy at ``size_px``, then the mount x, y, z,
+    qw, qx, qy, qz; see ``sim/twin_runtime.py``) for ``(name, camera_info_yaml, mount_yaml)`` cameras, through the
+    camera node's ``crop`` and resize to ``size_px`` square (what the policy sees)."""
+    cal = {}
+    for name, info, mount in cameras:
+        c = twin_camera(name, info, mount, crop, size_px, size_px)
+        cal[name] = [float(v) for v in (c.fx_px, c.fy_px, c.cx_px, c.cy_px, *c.position_m, *c.quaternion_wxyz)]
+    return {f"/**/{node}": {"ros__parameters": {"image_size_px": int(size_px), "calibration": cal}}}
+
+
 @dataclass(frozen=True)
 class TwinVsReal:
     per_view_px: list  # RMS per view, pinhole part of the real calibration [px]

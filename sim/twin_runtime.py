@@ -19,6 +19,36 @@ from robot_rl.contract.params import param
 from robot_rl.contract.rotations import mat_to_quat, quat_to_mat
 from robot_rl.controllers.watchdog import ArmMode, ArmWatchdog, ArmWatchdogConfig
 from robot_rl.sim.arm_env import TwinArmEnv
+from robot_rl.sim.arm_twin import TwinConfig, camera_intrinsics
+from robot_rl.sim.panda_model import CameraSpec
+
+
+CALIBRATION_FIELDS = "fx, fy, cx, cy [px at image_size_px], mount x, y, z [m], qw, qx, qy, qz"
+
+
+@dataclass(frozen=True)
+class CameraCalibrationParams:
+    """Calibrated twin cameras as numbers (``robot-rl calibrate twin-params`` writes them from the camera_info and
+    mount files): 11 values each, CALIBRATION_FIELDS; the mount is the OpenCV optical frame in the TCP frame
+    (wrist) or the base frame (front). Empty: the model's default camera."""
+
+    front: tuple[float, ...] = param((), doc=f"calibrated front camera: {CALIBRATION_FIELDS} (empty: default)")
+    wrist: tuple[float, ...] = param((), doc=f"calibrated wrist camera: {CALIBRATION_FIELDS} (empty: default)")
+
+
+def calibrated_cameras(cal: CameraCalibrationParams, size_px: int) -> tuple[CameraSpec, ...]:
+    specs = []
+    for name in ("front", "wrist"):
+        v = tuple(getattr(cal, name))
+        if not v:
+            continue
+        if len(v) != 11 or not all(math.isfinite(x) for x in v) or min(v[:2]) <= 0:
+            raise ValueError(f"calibration.{name} must be 11 finite numbers ({CALIBRATION_FIELDS}), got {list(v)}")
+        quat = np.asarray(v[7:], float)
+        if abs(np.linalg.norm(quat) - 1.0) > 1e-3:
+            raise ValueError(f"calibration.{name}: the mount quaternion {list(v[7:])} is not unit")
+        specs.append(CameraSpec(name, size_px, size_px, *v[:4], position_m=tuple(v[4:7]), quaternion_wxyz=tuple(quat)))
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -40,6 +70,7 @@ class TwinRuntimeConfig:
     base_frame: str = param("base", doc="frame_id of poses and wrenches; a target in another frame is rejected")
     max_future_stamp_s: float = param(0.5, ge=0, le=60,
                                       doc="a target stamped further ahead of this node's clock is rejected [s]")
+    calibration: CameraCalibrationParams = CameraCalibrationParams()
 
 
 class TwinRuntime:
@@ -47,7 +78,8 @@ class TwinRuntime:
         self.cfg = cfg
         if cfg.reward not in ("sparse", "dense"):
             raise ValueError(f"reward must be 'sparse' or 'dense', got {cfg.reward!r}")
-        self.env = TwinArmEnv(cfg.task, image_size_px=cfg.image_size_px)
+        twin = TwinConfig(cameras=calibrated_cameras(cfg.calibration, cfg.image_size_px))
+        self.env = TwinArmEnv(cfg.task, image_size_px=cfg.image_size_px, twin=twin)
         for cam in cfg.cameras:
             if cam not in self.env.camera_names():
                 raise ValueError(f"unknown camera {cam!r}; the scene has {self.env.camera_names()}")
@@ -167,11 +199,10 @@ class TwinRuntime:
         return self.env.render_camera(camera)
 
     def camera_intrinsics(self, camera: str) -> tuple[int, int, float, float, float, float]:
-        """(width, height, fx, fy, cx, cy) of a MuJoCo camera (pinhole from its vertical field of view)."""
+        """(width, height, fx, fy, cx, cy) of a MuJoCo camera: the calibration's when it is calibrated, else the
+        pinhole of its vertical field of view."""
         s = self.cfg.image_size_px
-        fovy = float(self.env.model.cam_fovy[self.env.model.camera(camera).id])
-        f = 0.5 * s / math.tan(math.radians(fovy) / 2)
-        return s, s, f, f, (s - 1) / 2, (s - 1) / 2
+        return (s, s, *camera_intrinsics(self.env.model, camera, s, s))
 
     def close(self) -> None:
         self.env.close()

@@ -78,3 +78,52 @@ def test_twin_board_corners_reproject_into_the_real_calibration(tmp_path):
     assert max(report.per_view_px) < 0.5  # the twin's camera is the real calibration's pinhole, at its mount
     assert np.mean(report.per_view_distorted_px) > np.mean(report.per_view_px)  # the lens the twin leaves out
     assert quat_to_mat(cam.quaternion_wxyz) == pytest.approx(WRIST_MOUNT[:3, :3])
+
+
+def test_twin_node_publishes_the_calibrated_camera_info_from_calibrate_twin_params(tmp_path):
+    """robot-rl calibrate twin-params turns the files into the twin node's parameters; over DDS the twin node then
+    publishes the CameraInfo the real camera node would (K after crop and resize) and renders from the mount."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rclpy = pytest.importorskip("rclpy")
+    from sensor_msgs.msg import CameraInfo
+
+    from robot_rl.contract import ros_node as rn
+    from robot_rl.contract.topics import camera
+    from robot_rl.tools.cli import main as cli
+
+    info, mount = _files(tmp_path, "front", REAL_WRIST, FRONT_MOUNT, "eye_to_hand")
+    params = tmp_path / "twin_cameras.yaml"
+    assert cli(["calibrate", "twin-params", "--camera", "front", info, mount, "--out", str(params)]) == 0
+    domain = 10 + os.getpid() % 80
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
+    node = subprocess.Popen([sys.executable, "-m", "robot_rl.sim.twin_node", "--ros-args", "-p", "cameras:=[front]",
+                             "--params-file", str(params)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    client = rclpy.create_node("twin_calib_test", context=ctx)
+    got = []
+    ep = camera("front")["color_info"]
+    client.create_subscription(CameraInfo, "/" + ep.name, got.append, rn.qos(ep.qos))
+    from rclpy.executors import SingleThreadedExecutor
+
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(client)
+    try:
+        deadline = time.monotonic() + 120
+        while not got and node.poll() is None and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.2)
+    finally:
+        os.killpg(node.pid, signal.SIGINT)
+        out = node.communicate(timeout=30)[0]
+        client.destroy_node()
+        rclpy.shutdown(context=ctx)
+    assert got, out
+    k = REAL_WRIST.crop_resize(center_square_crop(640, 480), 128, 128)
+    assert np.allclose(np.array(got[0].k), [k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], atol=1e-3)
+    assert (got[0].width, got[0].height) == (128, 128)

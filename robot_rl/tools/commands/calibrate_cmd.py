@@ -155,6 +155,20 @@ def _capture_over_ros(a) -> None:
     _say(f"  {len(cap.images)} views written to {a.capture_ros} ({cap.skipped} poses not reached)")
 
 
+def _twin_params_cmd(a) -> int:
+    import yaml
+
+    from robot_rl.calibration.twin_cameras import twin_params
+
+    crop = tuple(int(v) for v in a.crop.split(",")) if a.crop else None
+    params = twin_params([tuple(c) for c in a.camera], a.size, crop)
+    with open(a.out, "w") as f:
+        f.write(yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
+    cams = ", ".join(c[0] for c in a.camera)
+    _say(f"wrote {a.out}: the twin node's calibrated {cams} (--params-file {a.out}, or in a launch file's param list)")
+    return 0
+
+
 def add_parser(sub) -> None:
     from robot_rl.calibration.hand_eye import METHODS, SETUPS
 
@@ -197,6 +211,15 @@ def add_parser(sub) -> None:
     h.add_argument("--camera-frame", default="camera_color_optical_frame")
     h.add_argument("--out", required=True, help="mount YAML to write")
     h.set_defaults(func=_hand_eye_cmd)
+    t = cs.add_parser("twin-params", help="the twin node's cameras from the calibration files (a ROS params file): "
+                                         "twin images line up with the real ones")
+    t.add_argument("--camera", action="append", nargs=3, metavar=("NAME", "CAMERA_INFO", "MOUNT"), required=True,
+                   help="front or wrist, its camera_info YAML and its mount YAML (repeat per camera)")
+    t.add_argument("--size", type=int, default=128, help="the policy image side: the camera node's output size and "
+                                                         "the twin's image_size_px")
+    t.add_argument("--crop", default="", help="the camera node's crop_xywh_px as x,y,w,h (default: centred square)")
+    t.add_argument("--out", required=True, help="params YAML to write")
+    t.set_defaults(func=_twin_params_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover
