@@ -11,6 +11,9 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpus": os.cpu_count(),
+        # other work on the machine while the figures were taken (1, 5, 15 min): timings are only comparable
+        # between runs at similar load
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     try:
         import mujoco
