@@ -3,10 +3,15 @@
 duplicated, and the worst time to the safe state against the budget (watchdog period + one control period)."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 from robot_rl.tools.bench.cli import emit
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, **kw) -> dict:
@@ -18,6 +23,7 @@ def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, *
     from robot_rl.tools.faults import Campaign, check_fault_names
 
     check_fault_names(only)  # before anything starts
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated campaign still stops every node it started
     tmp = Path(out) if out else Path(tempfile.mkdtemp(prefix="robot_rl_faults_"))
     c = Campaign(tmp, **kw)
     try:
