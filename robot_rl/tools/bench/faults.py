@@ -23,18 +23,19 @@ def run_campaign(out: Path | None = None, only: tuple[str, ...] | None = None, *
     from robot_rl.tools.faults import Campaign, check_fault_names
 
     check_fault_names(only)  # before anything starts
-    signal.signal(signal.SIGTERM, _interrupt)  # a terminated campaign still stops every node it started
+    old_handler = signal.signal(signal.SIGTERM, _interrupt)  # a terminated campaign still stops its nodes
     tmp = Path(out) if out else Path(tempfile.mkdtemp(prefix="robot_rl_faults_"))
     c = Campaign(tmp, **kw)
     try:
-        c.start()
-        c.run_all(only)
-    finally:
-        codes = c.stop_nodes()
-    try:
+        try:
+            c.start()
+            c.run_all(only)
+        finally:
+            codes = c.stop_nodes()
         result = c.summary(c.tally())
     finally:
         c.stop_probe()
+        signal.signal(signal.SIGTERM, old_handler)
     result["exit_codes_at_shutdown"] = codes
     if out is None:
         shutil.rmtree(tmp, ignore_errors=True)
