@@ -1,6 +1,7 @@
 """Fault injection over real DDS during a sim_train run (separate processes): a smoke subset of `robot-rl bench
 faults` -- e-stop from a default-QoS publisher, the actor killed and restarted (its spool re-sends), malformed
-floods on the twin's target and the learner's transitions, a corrupt checkpoint, a corrupt params file. Every
+floods on the twin's target, the actor's and scripted human's pose and task state, and the learner's
+transitions, a corrupt checkpoint, a corrupt params file. Every
 fault survived, no transition lost or duplicated, every rejection said and rate-limited. (Times to the safe state
 are figures of the bench, not asserted here.)"""
 import pytest
@@ -10,8 +11,8 @@ pytest.importorskip("pyrealsense2")
 
 from robot_rl.tools.bench.faults import run_campaign  # noqa: E402
 
-SMOKE = ("estop_default_qos", "kill_actor", "flood_target_pose", "flood_transitions", "corrupt_model.safetensors",
-         "corrupt_config")
+SMOKE = ("estop_default_qos", "kill_actor", "flood_target_pose", "flood_ee_pose", "flood_task_state",
+         "flood_transitions", "corrupt_model.safetensors", "corrupt_config")
 
 
 def test_sim_train_survives_the_smoke_faults_losing_and_duplicating_nothing(tmp_path):

@@ -20,6 +20,7 @@ from robot_rl.contract import topics as T
 from robot_rl.contract.arm import ARM_TASKS
 from robot_rl.contract.params import param
 from robot_rl.contract.rotations import quat_to_mat
+from robot_rl.runtime.ros_adapter import node_rejects
 from robot_rl.runtime.scripted_human import ScriptedHuman, ScriptedHumanConfig
 
 _h = ScriptedHumanConfig()
@@ -46,6 +47,7 @@ class ScriptedHumanNode(rclpy.node.Node):
         self.always = p.always_takeover
         self.enabled = p.enabled
         self.human = ScriptedHuman(self.cfg)
+        self.rejects = node_rejects(self)
         self.pose = None
         self.task = None
         self.action = None
@@ -65,10 +67,21 @@ class ScriptedHumanNode(rclpy.node.Node):
 
     def _on_pose(self, m) -> None:
         pos, quat = rn.pose_of(m)
-        self.pose = (np.array(pos), quat_to_mat(quat))
+        try:
+            if not np.all(np.isfinite(pos)):
+                raise ValueError("position not finite")
+            self.pose = (np.array(pos), quat_to_mat(quat))
+        except ValueError as e:  # RotationError included
+            self.rejects.reject("ee_pose: unusable", str(e))
 
     def _on_task(self, m) -> None:
-        self.task = np.asarray(m.data)
+        task = np.asarray(m.data, float)
+        if task.size < 2 or not np.all(np.isfinite(task)):
+            self.rejects.reject("task_state: fewer than 2 values or not finite")
+        elif self.task is not None and task.shape != self.task.shape:
+            self.rejects.reject("task_state: size changed", f"{task.size} values, was {self.task.size}")
+        else:
+            self.task = task
 
     def _on_episode(self, m) -> None:
         """Every episode boundary resets the stray detector; an evaluation episode's start stands the human down
@@ -78,6 +91,9 @@ class ScriptedHumanNode(rclpy.node.Node):
         try:
             info = json.loads(m.data)
         except ValueError:
+            info = None
+        if not isinstance(info, dict):
+            self.rejects.reject("episodes: not a JSON object")
             info = {}
         self.standing_down = bool(info.get("event") == "start" and info.get("eval"))
 
@@ -85,7 +101,12 @@ class ScriptedHumanNode(rclpy.node.Node):
         if not self.enabled or self.standing_down or self.pose is None or self.task is None:
             self.action = None
             return
-        self.human.observe(*self.pose, self.task)
+        try:
+            self.human.observe(*self.pose, self.task)
+        except (ValueError, IndexError) as e:  # task features this task's expert cannot read
+            self.rejects.reject("task_state: does not fit the task", str(e))
+            self.task, self.action = None, None
+            return
         a = self.human.period()
         if self.always and a is None:
             a = self.human.expert.act()
