@@ -253,7 +253,7 @@ class Campaign:
         with self.probe.lock:
             modes = {m for t, m, _ in self.probe.status if t > t0}
         self._signal("learner", signal.SIGCONT)
-        r = FaultResult(f"freeze_learner_{self.freeze_s:g}s", modes <= {1, 2},
+        r = FaultResult(f"freeze_learner_{self.freeze_s:g}s", 3 not in modes,  # anything but an e-stop
                         "actor kept acting on its last weights: " + "/".join(MODES[m] for m in sorted(modes)))
         self._account(r, mark)
 
@@ -359,10 +359,10 @@ class Campaign:
             except (TimeoutError, OSError, subprocess.TimeoutExpired) as e:  # this fault failed; go on with the rest
                 self.results.append(FaultResult(name, False, "unknown", notes=[f"{type(e).__name__}: {e}"]))
                 self.log(f"{name}: FAILED ({e})")
-                dead = self._dead()
-                for label in dead:  # bring the stack back for the next fault
-                    self.log(f"restarting {label} (exit {self.runner.procs[label].returncode})")
-                    self.restart(label)
+            for label in self._dead():  # a node this fault took down is brought back, so the next fault is its own
+                self.log(f"restarting {label} (exit {self.runner.procs[label].returncode})")
+                self.restart(label)
+                time.sleep(2.0)
         return self.results
 
     def tally(self) -> dict:
