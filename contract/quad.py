@@ -156,8 +156,8 @@ class QuadTaskIO:
     """A quad task's policy I/O (no physics): rates, action scaling and what the state vector holds."""
 
     n_task_features: int
-    episode_steps: int = 125
-    policy_hz: float = 25.0  # attitude set points; the rotors convention runs at rotors_policy_hz
+    episode_steps: int = 50  # 5 s
+    policy_hz: float = 10.0  # attitude set points (the arm's rate too); the rotors convention runs at rotors_policy_hz
     rotors_policy_hz: float = 100.0  # Learning to Fly: 100 Hz
     action_history: int = 2  # last actions in the observation
     max_tilt_cmd_rad: float = 0.5  # attitude convention: roll / pitch = action * this
@@ -170,7 +170,7 @@ class QuadTaskIO:
 
 QUAD_TASKS: dict[str, QuadTaskIO] = {
     "quad_hover": QuadTaskIO(n_task_features=0),
-    "quad_waypoints": QuadTaskIO(n_task_features=3, episode_steps=300),  # the gate after the current one (3)
+    "quad_waypoints": QuadTaskIO(n_task_features=3, episode_steps=120),  # the gate after the current one (3)
 }
 
 

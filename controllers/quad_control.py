@@ -29,8 +29,8 @@ class QuadControlConfig:
     max_accel_m_per_s2: float = 6.0  # norm of the desired acceleration
     max_tilt_cmd_rad: float = 0.5  # tilt of the thrust direction the attitude stage is given
     min_thrust_fraction_of_weight: float = 0.2  # the collective thrust never drops below this (keeps tilt control)
-    att_gain_per_s: tuple[float, ...] = (12.0, 12.0, 4.0)  # body rate per rad of attitude error
-    rate_gain_per_s: tuple[float, ...] = (35.0, 35.0, 15.0)  # angular acceleration per rad/s of rate error
+    att_gain_per_s: tuple[float, ...] = (10.0, 10.0, 4.0)  # body rate per rad of attitude error
+    rate_gain_per_s: tuple[float, ...] = (40.0, 40.0, 15.0)  # angular acceleration per rad/s of rate error
     yaw_gain_per_s: float = 2.0  # yaw rate set point per rad of yaw error (position mode)
 
     def validate(self) -> None:
@@ -58,13 +58,18 @@ def tilt_of(rot: np.ndarray) -> float:
 
 def mix(collective_n: float, torque_nm, p: QuadParams, alloc_inv: np.ndarray | None = None) -> np.ndarray:
     """Per-rotor thrusts [N] for a collective thrust and body torques, within [min, max] thrust per rotor. When a
-    rotor saturates the yaw torque is dropped first, then the thrusts are clipped (roll / pitch keep priority)."""
+    rotor saturates, the yaw torque is dropped first, then the collective thrust gives way (all rotors shifted
+    together), then the thrusts are clipped: roll / pitch keep priority."""
     inv = np.linalg.inv(allocation_matrix(p)) if alloc_inv is None else alloc_inv
     lo, hi = p.min_thrust_per_rotor_n, p.max_thrust_per_rotor_n
     collective_n = min(max(collective_n, 4 * lo), 4 * hi)
     t = inv @ np.array([collective_n, torque_nm[0], torque_nm[1], torque_nm[2]])
     if t.min() < lo or t.max() > hi:
         t = inv @ np.array([collective_n, torque_nm[0], torque_nm[1], 0.0])
+        if t.max() > hi:
+            t -= t.max() - hi
+        if t.min() < lo:
+            t += lo - t.min()
     return np.clip(t, lo, hi)
 
 
@@ -129,7 +134,9 @@ class QuadController:
     def from_accel(self, s: QuadState, accel_world, yaw_sp_rad: float | None = None) -> np.ndarray:
         rot = s.rot
         yaw = yaw_of(rot)
-        thrust, rot_des = self.thrust_attitude_for(accel_world, yaw if yaw_sp_rad is None else yaw_sp_rad)
+        # the attitude stage gets the current heading: a large yaw error in the geometric attitude error would leak
+        # into roll / pitch; heading is flown by the yaw-rate set point alone
+        thrust, rot_des = self.thrust_attitude_for(accel_world, yaw)
         rate_sp = self.rates_for(rot, rot_des)
         if yaw_sp_rad is None:
             rate_sp[2] = 0.0

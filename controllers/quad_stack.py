@@ -40,7 +40,7 @@ class QuadFlightStack:
     def __init__(self, p: QuadParams, cfg: QuadStackConfig = QuadStackConfig()):
         self.p, self.cfg = p, cfg
         self.controller = QuadController(p, cfg.control)
-        self.safety = QuadSafetyFilter(cfg.safety)
+        self.safety = QuadSafetyFilter(cfg.safety, p.gravity_m_per_s2)
         self.watchdog = QuadWatchdog(cfg.watchdog)
         self._hover_cmd = np.full(4, hover_command(p))
         self.reset()
@@ -88,43 +88,48 @@ class QuadFlightStack:
             return MOTORS_OFF.copy()
         if sp is not None:  # HOVER / LAND
             self.last_reason = "watchdog"
-            return self._fly_to(s, sp, None)
+            return self._fly_to(s, sp, floor=mode is not QuadMode.LAND)
         v = self.values
         if not np.isfinite(v).all():
             if self._nan_hover_pos is None:
                 self._nan_hover_pos = s.pos.copy()
             self.last_reason = "hover_nan"
-            return self._fly_to(s, self._nan_hover_pos, None)
+            return self._fly_to(s, self._nan_hover_pos)
         self._nan_hover_pos = None
         ctl = self.controller
         if self.kind == "rotors":
             if self.cfg.safety_enabled and self.safety.rotors_need_override(s, tilt_of(s.rot)):
                 self.last_reason = "rotors_override"
-                return self._fly_to(s, s.pos, None)
+                return self._fly_to(s, s.pos)
             self.last_reason = "track"
             return v.copy()
         if self.cfg.safety_enabled and not self.safety.inside(s.pos):
             self.last_reason = "fence"
-            return self._fly_to(s, self.safety.outside_setpoint(s), None)
+            return self._fly_to(s, s.pos)  # _fly_to flies the fence's way out
         if self.kind == "position":
             self.last_reason = "track"
             return self._fly_accel(s, ctl.accel_for(s, v[:3]), float(v[3]))
         roll, pitch, yaw_rate, thrust = (float(x) for x in v)
         if self.cfg.safety_enabled:
-            a_safe, changed = self.safety.filter_accel(s, ctl.implied_accel(s, roll, pitch, thrust))
+            a_safe, changed = self.safety.filter_accel(s, ctl.implied_accel(s, roll, pitch, thrust),
+                                                       tilt_cmd_rad=self.cfg.control.max_tilt_cmd_rad)
             if changed:
                 self.last_reason = "filtered"
                 return ctl.from_accel(s, a_safe)
         self.last_reason = "track"
         return ctl.attitude(s, roll, pitch, yaw_rate, thrust)
 
-    def _fly_to(self, s: QuadState, pos_sp, yaw_sp) -> np.ndarray:
-        sp = np.asarray(pos_sp, float)
-        if self.cfg.safety_enabled and not self.safety.inside(s.pos):
-            sp = self.safety.outside_setpoint(s)
-        return self._fly_accel(s, self.controller.accel_for(s, sp), yaw_sp)
+    def _fly_to(self, s: QuadState, pos_sp, yaw_sp=None, floor: bool = True) -> np.ndarray:
+        """Fly to ``pos_sp``; outside the fence (safety on) the fence's way out instead."""
+        vel_sp = None
+        if self.cfg.safety_enabled and not self.safety.inside(s.pos, floor):
+            if self.safety.landed(s):
+                return MOTORS_OFF.copy()
+            pos_sp, vel_sp = self.safety.outside_setpoint(s)
+            floor = floor and vel_sp is None  # landing outside: the floor does not hold it up
+        return self._fly_accel(s, self.controller.accel_for(s, pos_sp, vel_sp), yaw_sp, floor)
 
-    def _fly_accel(self, s: QuadState, accel, yaw_sp) -> np.ndarray:
+    def _fly_accel(self, s: QuadState, accel, yaw_sp, floor: bool = True) -> np.ndarray:
         if self.cfg.safety_enabled:
-            accel = self.safety.filter_accel(s, accel)[0]
+            accel = self.safety.filter_accel(s, accel, floor, self.cfg.control.max_tilt_cmd_rad)[0]
         return self.controller.from_accel(s, accel, yaw_sp)

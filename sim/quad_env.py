@@ -168,7 +168,7 @@ class QuadEnv(gym.Env):
         cost = (t.pos_weight_per_m * err + t.vel_weight_s_per_m * float(np.linalg.norm(s.linvel)) +
                 t.rate_weight_s_per_rad * float(np.linalg.norm(s.angvel_body)) +
                 t.action_change_weight * float(np.linalg.norm(da)))
-        return max(0.0, 1.0 - cost)
+        return 1.0 / (1.0 + cost)
 
     def _features(self) -> np.ndarray:
         if not self.task.n_gates:

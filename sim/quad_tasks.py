@@ -63,11 +63,11 @@ class QuadTaskConfig:
     init_linvel_max_m_per_s: float = 1.0
     init_angvel_max_rad_per_s: float = 1.0
     success_radius_m: float = 0.1  # hover: final position error below this
-    # dense reward per step: 1 - (pos_weight |e| + vel_weight |v| + rate_weight |w| + action_change_weight |da|),
-    # floored at 0 (so ending an episode early never pays)
-    pos_weight_per_m: float = 2.0
+    # dense reward per step: 1 / (1 + cost), cost = pos_weight |e| + vel_weight |v| + rate_weight |w| +
+    # action_change_weight |da|: in (0, 1], so ending an episode early never pays, and it still slopes far away
+    pos_weight_per_m: float = 4.0
     vel_weight_s_per_m: float = 0.2
-    rate_weight_s_per_rad: float = 0.05
+    rate_weight_s_per_rad: float = 0.02
     action_change_weight: float = 0.1
     # waypoints
     n_gates: int = 0

@@ -4,7 +4,7 @@
 Every field of :class:`robot_rl.learning.config.TrainConfig` is a flag, generated from the dataclass (dotted for
 the nested configs: ``--sac.discount 0.99``, ``--replay.online-fraction 0.5``); the short flags of earlier
 versions (``--steps``, ``--width``, ``--utd`` ...) remain as aliases. ``--preset`` picks the defaults
-(``sparse_manipulation`` for ``--task``, ``dense_control`` for ``--env``). Bad input: one line, exit code 2."""
+(``sparse_manipulation`` for ``--task``, ``quad_hover`` for ``--task quad_*``, ``dense_control`` for ``--env``). Bad input: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +34,9 @@ def config_from_args(a):
     if getattr(a, "random_steps", None) is not None:
         values.setdefault("random_action_steps", a.random_steps)
         values.setdefault("start_training_after_steps", a.random_steps)
-    name = a.preset or ("dense_control" if values.get("env") else "sparse_manipulation")
+    task = values.get("task", "")
+    name = a.preset or ("dense_control" if values.get("env") else
+                        "quad_hover" if str(task).startswith("quad_") else "sparse_manipulation")
     return preset(TrainConfig, name, values, where="train: ")
 
 
@@ -113,7 +115,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train RLPD/SAC on a twin task or any gymnasium env (resumable)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="defaults to start from (sparse_manipulation for --task, dense_control for --env)")
+                   help="defaults to start from (sparse_manipulation for --task, quad_hover for --task quad_*, "
+                        "dense_control for --env)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly from its last checkpoint")
     p.add_argument("--" + RANDOM_STEPS, dest="random_steps", type=int, default=None,
                    help="uniform-random env steps before the policy acts and updates start")
