@@ -141,12 +141,9 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("linvel", 3),  # [m/s], world frame
     ("angvel", 3),  # body rates [rad/s], body frame
 )
-STATE_SLICES: dict[str, slice] = {}
-_i = 0
-for _name, _n in STATE_LAYOUT:
-    STATE_SLICES[_name] = slice(_i, _i + _n)
-    _i += _n
-PROPRIO_DIM: int = _i  # then the action history (history * ACTION_DIM), then the task features
+STATE_SLICES: dict[str, slice] = {name: slice(i, i + n) for (name, n), i in
+                                   zip(STATE_LAYOUT, np.cumsum([0] + [n for _, n in STATE_LAYOUT]).tolist())}
+PROPRIO_DIM: int = sum(n for _, n in STATE_LAYOUT)  # then the action history (history * ACTION_DIM), task features
 ACTION_DIM = 4
 ACTION_MODES = ("attitude", "rotors")
 
