@@ -63,6 +63,7 @@ setup(
         "setuptools",
         "numpy>=1.24",
         "mujoco>=3.2",
+        "pybullet>=3.2.5",  # the quadrotor twin's second engine (sim/quad_bullet.py), a PyPI wheel
         "gymnasium>=1.0",
         "pyyaml>=6",
         "imageio>=2.30",

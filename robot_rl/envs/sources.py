@@ -19,7 +19,7 @@ import numpy as np
 
 from robot_rl.envs.wrappers import StateDict, UnitActions
 
-PLUGINS = ["robot_rl.envs.twin_source"]  # modules that register sources, imported on the first lookup
+PLUGINS = ["robot_rl.envs.twin_source", "robot_rl.envs.quad_source"]  # modules that register sources, imported on the first lookup
 
 
 class EnvSourceError(ValueError):

@@ -4,7 +4,7 @@
 Every field of :class:`robot_rl.learning.config.TrainConfig` is a flag, generated from the dataclass (dotted for
 the nested configs: ``--sac.discount 0.99``, ``--replay.online-fraction 0.5``); the short flags of earlier
 versions (``--steps``, ``--width``, ``--utd`` ...) remain as aliases. ``--preset`` picks the defaults
-(``sparse_manipulation`` for ``--task``, ``dense_control`` for ``--env``). Bad input: one line, exit code 2."""
+(``sparse_manipulation`` for ``--task``, ``quad_hover`` for ``--task quad_*``, ``dense_control`` for ``--env``). Bad input: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +34,9 @@ def config_from_args(a):
     if getattr(a, "random_steps", None) is not None:
         values.setdefault("random_action_steps", a.random_steps)
         values.setdefault("start_training_after_steps", a.random_steps)
-    name = a.preset or ("dense_control" if values.get("env") else "sparse_manipulation")
+    task = values.get("task", "")
+    name = a.preset or ("dense_control" if values.get("env") else
+                        "quad_hover" if str(task).startswith("quad_") else "sparse_manipulation")
     return preset(TrainConfig, name, values, where="train: ")
 
 
@@ -83,9 +85,26 @@ def _run(a) -> int:
     if h["success_rate"] is not None:
         s90 = summary["steps_to_90pct"]
         print(f"env steps to 90 % eval success: {s90 if s90 is not None else 'not reached'}")
-    print(f"out: {trainer.out}  (learning_curve.png, summary.json, checkpoint/, "
+    extra = _quad_eval(trainer, a) if summary["task"].startswith("quad_") and not trainer.cfg.env else ""
+    print(f"out: {trainer.out}  (learning_curve.png, {extra}summary.json, checkpoint/, "
           f"{summary['log']['kind']} logs in {summary['log']['path']})")
     return 0
+
+
+def _quad_eval(trainer, a) -> str:
+    """Quadrotor tasks: the final policy on seeded initial states (the issue's figures) and the eval figure."""
+    import json
+
+    from robot_rl.io import atomic_write_bytes
+    from robot_rl.tools.bench.quad_eval import evaluate, plot_eval, summary_only
+
+    res = evaluate(trainer.policy(deterministic=True), trainer.eval_env, a.quad_eval_episodes, trainer.cfg.seed)
+    plot_eval(trainer.out / "eval_figure.png", res, trainer.name)
+    atomic_write_bytes(trainer.out / "eval.json", json.dumps(summary_only(res), indent=1).encode())
+    print(f"{trainer.name} final policy on {res['episodes']} seeded initial states: success "
+          f"{100 * res['success_rate']:.0f} %, crashes {100 * res['crash_rate']:.0f} %, position RMS over the last "
+          f"2 s: median {100 * res['pos_rms_last_2s_m_median']:.1f} cm ({trainer.wall_s:.0f} s of training)")
+    return "eval_figure.png, eval.json, "
 
 
 def add_config_flags(p: argparse.ArgumentParser, cls, aliases: dict[str, str], skip: tuple[str, ...] = ()) -> None:
@@ -113,7 +132,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train RLPD/SAC on a twin task or any gymnasium env (resumable)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="defaults to start from (sparse_manipulation for --task, dense_control for --env)")
+                   help="defaults to start from (sparse_manipulation for --task, quad_hover for --task quad_*, "
+                        "dense_control for --env)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly from its last checkpoint")
     p.add_argument("--" + RANDOM_STEPS, dest="random_steps", type=int, default=None,
                    help="uniform-random env steps before the policy acts and updates start")
@@ -122,5 +142,7 @@ def add_parser(sub) -> None:
                         "and can be many times slower; 0: torch's default)")
     p.add_argument("--out", default=None, help="run folder (default runs/train/<task or env>_<obs>_seed<seed>)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quad-eval-episodes", type=int, default=50,
+                   help="quad_* tasks: seeded episodes the final policy is scored on (eval_figure.png, eval.json)")
     add_config_flags(p, TrainConfig, ALIASES, skip=("preset",))  # --preset sets it
     p.set_defaults(func=_run)
