@@ -13,13 +13,17 @@
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import rclpy
 import rclpy.executors
+import rclpy.logging
 import rclpy.impl.implementation_singleton
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.validate_topic_name import validate_topic_name
@@ -113,6 +117,21 @@ def pose_of(m) -> tuple[list[float], list[float]]:
     return [p.x, p.y, p.z], [o.w, o.x, o.y, o.z]
 
 
+def header_rejection(node, m, expected_frame: str, max_age_s: float, max_future_s: float):
+    """``(cause, detail)`` if a stamped command's header refuses it (frame, stamp against ``node``'s clock: see
+    :func:`robot_rl.contract.rejects.check_stamped_input`), else None."""
+    from robot_rl.contract.rejects import check_stamped_input
+
+    return check_stamped_input(m.header.frame_id, stamp_s(m.header.stamp), node.get_clock().now().nanoseconds * 1e-9,
+                               expected_frame, max_age_s, max_future_s)
+
+
+def age_s(node, m) -> float:
+    """How old a stamped message is on ``node``'s clock (0 for an unstamped one, never negative)."""
+    st = stamp_s(m.header.stamp)
+    return 0.0 if st == 0.0 else max(0.0, node.get_clock().now().nanoseconds * 1e-9 - st)
+
+
 def wrench_msg(stamp, frame_id: str, wrench6):
     from geometry_msgs.msg import WrenchStamped
 
@@ -180,6 +199,12 @@ def camera_info_msg(stamp, frame_id: str, width: int, height: int, fx: float, fy
     return m
 
 
+def say_on_exit(node, message: str) -> None:
+    """Log a node's last words (its safe action at shutdown) to the console: after Ctrl-C / SIGTERM the context is
+    shut down and the node's own logger would also try, and fail, to publish to ``/rosout``."""
+    rclpy.logging.get_logger(f"{node.get_name()}.exit").info(message)
+
+
 def check_overrides(node) -> None:
     """A parameter given to the node (``-p``, a params file entry that matches it) that the node never declared
     is a typo or a stale name and would be ignored silently: refuse it (one line). rclpy has no public accessor
@@ -191,18 +216,63 @@ def check_overrides(node) -> None:
         raise P.ParameterError(f"{node.get_name()}: unknown parameter {unknown[0]!r} (known: {known})")
 
 
+class StopRequest:
+    """Ctrl-C / SIGTERM as a flag, not an exception: the node finishes what it is doing, takes its safe action
+    (``on_exit``: it may still publish, the context is valid) and only then is the context shut down. rclpy's own
+    handler shuts the context down inside the signal, so a publishing thread or the executor died with "context is
+    invalid" tracebacks. A second signal while stopping raises KeyboardInterrupt (a hard stop)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self._old = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+def spin_until_stopped(node, stop: threading.Event, executor=None) -> None:
+    """Spin ``node`` until ``stop`` is set or its context is shut down (a node may end itself that way)."""
+    ex = executor or rclpy.executors.SingleThreadedExecutor(context=node.context)
+    ex.add_node(node)
+    try:
+        while not stop.is_set() and node.context.ok():
+            ex.spin_once(timeout_sec=0.1)
+    except rclpy.executors.ExternalShutdownException:
+        pass
+    finally:
+        ex.remove_node(node)
+
+
 def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) -> int:
-    """A node's ``main``: ``make()`` builds the node (a bad parameter -> one line on stderr, exit 2), ``spin(node)``
-    (default ``rclpy.spin``) runs it, Ctrl-C / external shutdown exit 0; ``on_exit(node)`` runs before the node is
-    destroyed (a last checkpoint, closing hardware). ``errors``: more exception types that mean "cannot start"
-    (exit 2), or ``{type: exit code}``. A node may set ``exit_code`` (e.g. a camera that froze) to be returned."""
+    """A node's ``main``: ``make()`` builds the node (a bad parameter -> one line on stderr, exit 2), ``spin(node,
+    stop)`` (default :func:`spin_until_stopped`) runs it until ``stop`` (a :class:`threading.Event`: Ctrl-C or
+    SIGTERM) is set or the node shuts its context down; then ``on_exit(node)`` (the safe action, a last checkpoint:
+    the context is still valid), the node is destroyed, the context shut down, exit 0. ``errors``: more exception
+    types that mean "cannot start" (exit 2), or ``{type: exit code}``. A node may set ``exit_code`` (e.g. a camera
+    that froze) to be returned."""
     codes = dict(errors) if isinstance(errors, dict) else {e: 2 for e in errors}
     codes.setdefault(P.ParameterError, 2)
+    stop = StopRequest()
+    stop.install()
     try:
-        rclpy.init(args=sys.argv if args is None else args)
+        rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     except rclpy.impl.implementation_singleton.rclpy_implementation.RCLError as e:  # unparsable --ros-args (e.g. "-p rate:=" with no value)
         reason = str(e).split(", at ")[0].removeprefix("failed to initialize rcl: ")
         print(f"{label}: bad command-line arguments: {reason}", file=sys.stderr)
+        stop.restore()
         return 2
     node = None
     try:
@@ -212,14 +282,19 @@ def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) ->
         except tuple(codes) as e:
             print(f"{label}: {e}", file=sys.stderr)
             return next(c for t, c in codes.items() if isinstance(e, t))
-        (spin or rclpy.spin)(node)
+        if stop.is_set():  # signalled while starting
+            return 0
+        (spin or spin_until_stopped)(node, stop.event)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            if on_exit is not None:
-                on_exit(node)
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        try:
+            if node is not None:
+                if on_exit is not None:
+                    on_exit(node)
+                node.destroy_node()
+        finally:
+            if rclpy.ok():
+                rclpy.shutdown()
+            stop.restore()
     return int(getattr(node, "exit_code", 0) or 0)

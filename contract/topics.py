@@ -71,7 +71,7 @@ TWIN = {
     "task_state": Endpoint("task/state", "std_msgs/msg/Float64MultiArray", SENSOR,
                            "[reward, success, task features...] (the twin; a reward classifier on hardware)"),
     "twin_status": Endpoint("arm/twin_status", "std_msgs/msg/Float64MultiArray", SENSOR,
-                            "[mode index, episode, ticks]"),
+                            "[mode index, episode, ticks, mode since (s, ROS time)]"),
 }
 
 

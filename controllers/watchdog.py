@@ -98,10 +98,14 @@ class ArmWatchdog:
         self.hold_pos: np.ndarray | None = None
         self.hold_rot: np.ndarray | None = None
 
-    def on_target(self, now_s: float) -> None:
-        """A target arrived at ``now_s`` (its arrival time on the caller's clock)."""
+    def on_target(self, now_s: float, age_s: float = 0.0) -> None:
+        """A target arrived at ``now_s`` (its arrival time on the caller's clock), already ``age_s`` old (from its
+        stamp: the time in transit counts against the timeout, so the hold comes at most ``target_timeout_s``
+        after the commander's last command, however late it was delivered)."""
         if self._clock.see(now_s):
-            self._clock.last_input_s = now_s
+            sent = now_s - min(max(0.0, age_s), self.cfg.target_timeout_s) if math.isfinite(age_s) else now_s
+            last = self._clock.last_input_s
+            self._clock.last_input_s = sent if last is None else max(last, sent)
 
     def estop(self) -> None:
         """Engage the e-stop (latched: a later 'release' message does nothing; only reset_estop clears it). The

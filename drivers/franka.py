@@ -188,19 +188,20 @@ class FrankaArm(FrankaTorqueLoop):
         return self._thread is not None and self._thread.is_alive()
 
     # ---- commands (any thread) ---------------------------------------------------------------------------
-    def set_target(self, pos, rot) -> None:
-        """New impedance target (base frame): pos (3,) [m], rot (3, 3). Non-finite input is refused here; the
-        safety filter clips the position into the workspace box and limits the target's speed."""
+    def set_target(self, pos, rot, age_s: float = 0.0) -> None:
+        """New impedance target (base frame): pos (3,) [m], rot (3, 3), ``age_s`` old already (its stamp; the
+        watchdog counts it). Non-finite input is refused here; the safety filter clips the position into the
+        workspace box and limits the target's speed."""
         p = np.array(pos, dtype=float).reshape(3)
         r = np.array(rot, dtype=float).reshape(3, 3)
         if not (np.all(np.isfinite(p)) and np.all(np.isfinite(r))):
             raise ValueError("target pose must be finite")
         with self._lock:
             self._target_seq += 1
-            self._target = _Target(self._target_seq, p, r, time.monotonic())
+            self._target = _Target(self._target_seq, p, r, time.monotonic(), float(age_s))
 
-    def set_target_quat(self, pos, quat_xyzw) -> None:
-        self.set_target(pos, quat_xyzw_to_rot(quat_xyzw))
+    def set_target_quat(self, pos, quat_xyzw, age_s: float = 0.0) -> None:
+        self.set_target(pos, quat_xyzw_to_rot(quat_xyzw), age_s)
 
     def estop(self) -> None:
         """Latch the e-stop: the arm holds where it is until recover()."""
@@ -217,13 +218,13 @@ class FrankaArm(FrankaTorqueLoop):
     def command_gripper(self, closedness: float) -> None:
         """0 open ... 1 closed. Ignored while e-stopped or faulted."""
         c = float(closedness)
-        if not math.isfinite(c):
-            raise ValueError(f"gripper command must be finite, got {closedness!r}")
+        if not (math.isfinite(c) and 0.0 <= c <= 1.0):
+            raise ValueError(f"gripper command must be in [0, 1], got {closedness!r}")
         if self._gripper_worker is None:
             raise FrankaError("no gripper (GripperConfig.enabled is False or not connected)")
         if self._estop_requested or self.fault is not None:
             return
-        self._gripper_worker.command(min(1.0, max(0.0, c)))
+        self._gripper_worker.command(c)
 
     def gripper_width_m(self) -> float | None:
         return None if self._gripper_worker is None else self._gripper_worker.width_m

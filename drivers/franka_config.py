@@ -181,4 +181,5 @@ class _Target:
     pos: np.ndarray
     rot: np.ndarray
     arrival_s: float
+    age_s: float = 0.0  # how old it was on arrival, by its stamp
 

@@ -66,7 +66,7 @@ class FrankaTorqueLoop:
                     # stamped with this tick's time: the watchdog refuses times earlier than one it has seen, and
                     # a target set by another thread during the previous tick carries such a time
                     seen_seq = tgt.seq
-                    wd.on_target(now)
+                    wd.on_target(now, tgt.age_s + max(0.0, now - tgt.arrival_s))
                 if self._estop_requested and not wd.estop_latched:
                     wd.estop()  # this tick's servo_target captures the pose to hold: the one measured now
                     reset_plan = None

@@ -28,6 +28,7 @@ from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
 from robot_rl.contract import ros_node as rn
+from robot_rl.contract.rejects import RejectLog
 from robot_rl.contract.rotations import mat_to_quat
 from robot_rl.contract import topics as T
 from robot_rl.contract.params import ParameterError, param
@@ -60,7 +61,9 @@ class FrankaNodeParams:
     robot_ip: str = param(_d.robot_ip, doc="FCI address")
     realtime: str = param(_d.realtime, choices=("enforce", "ignore"), doc="ignore for simulators")
     connect_timeout_s: float = param(_d.connect_timeout_s, gt=0, le=120)
-    frame_id: str = param("base", doc="frame of poses and wrenches; targets in another frame are ignored")
+    frame_id: str = param("base", doc="frame of poses and wrenches; a target in another frame is rejected")
+    max_future_stamp_s: float = param(0.5, ge=0, le=60,
+                                      doc="a target stamped further ahead of this node's clock is rejected [s]")
     publish_hz: float = param(200.0, gt=0, le=1000, doc="state topics rate")
     status_hz: float = param(10.0, gt=0, le=100, doc="arm/status rate")
     target_timeout_s: float = param(ArmWatchdogConfig().target_timeout_s, gt=0, le=10,
@@ -116,6 +119,7 @@ class FrankaNode(Node):
         self.arm = arm if arm is not None else FrankaArm(arm_config(p))
         self.arm.start()
         self._estop_asserted = False
+        self.rejects = RejectLog(self.get_logger().warning)  # one line per cause per second, never silent
 
         pub = lambda t, k, eps=T.ARM: self.create_publisher(t, names[k], rn.qos(eps[k].qos))  # noqa: E731
         self.pub_joints = pub(JointState, "joint_states")
@@ -132,25 +136,27 @@ class FrankaNode(Node):
         self.create_service(Trigger, names["recover"], self._on_recover, callback_group=slow)
         self.create_timer(1.0 / p.publish_hz, self._publish_state)
         self.create_timer(1.0 / p.status_hz, self._publish_status)
+        self.create_timer(1.0, self.rejects.flush)
         self._last_tick = -1
 
     # ---- inputs ------------------------------------------------------------------------------------------
     def _on_target(self, msg: PoseStamped) -> None:
-        if msg.header.frame_id not in ("", self.frame_id):
-            self.get_logger().warn(f"target in frame {msg.header.frame_id!r} ignored: expected {self.frame_id!r}",
-                                   throttle_duration_sec=1.0)
+        p = self.params
+        bad = rn.header_rejection(self, msg, self.frame_id, p.target_timeout_s, p.max_future_stamp_s)
+        if bad is not None:
+            self.rejects.reject(f"target: {bad[0]}", bad[1])
             return
         pos, (w, x, y, z) = rn.pose_of(msg)
         try:
-            self.arm.set_target_quat(pos, (x, y, z, w))
+            self.arm.set_target_quat(pos, (x, y, z, w), rn.age_s(self, msg))
         except ValueError as e:
-            self.get_logger().warn(f"target ignored: {e}", throttle_duration_sec=1.0)
+            self.rejects.reject("target: invalid", str(e))
 
     def _on_gripper(self, msg: Float64) -> None:
         try:
             self.arm.command_gripper(msg.data)
         except (ValueError, FrankaError) as e:
-            self.get_logger().warn(f"gripper command ignored: {e}", throttle_duration_sec=1.0)
+            self.rejects.reject("gripper command: invalid", str(e))
 
     def _on_estop(self, msg: Bool) -> None:
         # subscribe_safety: a reliable publisher's message may arrive once per subscription (idempotent here)
@@ -174,7 +180,7 @@ class FrankaNode(Node):
             return res
         try:
             self.arm.recover()
-            self.get_logger().warn("explicit recovery done: fault and e-stop latch cleared")
+            self.get_logger().warning("explicit recovery done: fault and e-stop latch cleared")
             res.success, res.message = True, "recovered"
         except FrankaError as e:
             res.success, res.message = False, str(e)
@@ -200,14 +206,13 @@ class FrankaNode(Node):
         self.pub_status.publish(String(data=json.dumps(self.arm.telemetry())))
 
     def destroy_node(self) -> None:
-        self.arm.close()
+        self.arm.close()  # finishes the torque motion: the robot holds with its own controller
+        rn.say_on_exit(self, f"shutting down: torque control stopped, the robot holds (mode {self.arm.mode.value})")
         super().destroy_node()
 
 
-def _spin(node) -> None:
-    ex = MultiThreadedExecutor(num_threads=2)  # the blocking services get their own thread
-    ex.add_node(node)
-    ex.spin()
+def _spin(node, stop) -> None:
+    rn.spin_until_stopped(node, stop, MultiThreadedExecutor(num_threads=2))  # blocking services get their own thread
 
 
 def main(args=None) -> int:

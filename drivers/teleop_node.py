@@ -38,16 +38,26 @@ class TeleopNode(rclpy.node.Node):
 
     def _tick(self) -> None:
         c = self.dev.read()
+        self._publish(c.twist, c.buttons)
+
+    def _publish(self, twist, buttons) -> None:
         stamp = self.get_clock().now().to_msg()
         j = Joy()
         j.header.stamp = stamp
-        j.buttons = [int(b) for b in c.buttons]
-        self.pub_twist.publish(rn.twist_msg(stamp, c.twist))
+        j.buttons = [int(b) for b in buttons]
+        self.pub_twist.publish(rn.twist_msg(stamp, twist))
         self.pub_joy.publish(j)
+
+    def shut_down(self) -> None:
+        """A last zero command with every button released: the actor ends a takeover now, not after its
+        teleop timeout."""
+        self._publish([0.0] * 6, [0, 0, 0, 0])
+        self.dev.close()
+        rn.say_on_exit(self, "shutting down: takeover released (zero command, buttons up)")
 
 
 def main(args=None) -> int:
-    return rn.run_node(TeleopNode, "teleop_node", args, on_exit=lambda node: node.dev.close(),
+    return rn.run_node(TeleopNode, "teleop_node", args, on_exit=TeleopNode.shut_down,
                        errors={DeviceUnavailable: EXIT_NO_DEVICE})
 
 

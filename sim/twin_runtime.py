@@ -37,7 +37,9 @@ class TwinRuntimeConfig:
     # task/state's reward: "sparse" (1 on success, what a success classifier would give on hardware) or "dense"
     # (the task's shaping + 1 on success, as TwinArmEnv(reward="dense")); a twin-only training aid
     reward: str = param("sparse", choices=("sparse", "dense"), doc="task/state reward")
-    base_frame: str = param("base", doc="frame_id of poses and wrenches")
+    base_frame: str = param("base", doc="frame_id of poses and wrenches; a target in another frame is rejected")
+    max_future_stamp_s: float = param(0.5, ge=0, le=60,
+                                      doc="a target stamped further ahead of this node's clock is rejected [s]")
 
 
 class TwinRuntime:
@@ -64,25 +66,32 @@ class TwinRuntime:
         self.reset()
 
     # ---- inputs ------------------------------------------------------------------------------------------
-    def on_target(self, pos, quat_wxyz, now_s: float) -> bool:
-        """A target pose arrived; clipped into the workspace box like the driver does. False if rejected."""
+    def on_target(self, pos, quat_wxyz, now_s: float, age_s: float = 0.0) -> str | None:
+        """A target pose arrived, ``age_s`` old by its stamp; clipped into the workspace box like the driver does.
+        Returns the cause if it is rejected (the arm keeps its last target, or holds), else None."""
         pos = np.asarray(pos, float)
         if pos.shape != (3,) or not np.all(np.isfinite(pos)):
             self.rejected_targets += 1
-            return False
+            return "target: position not finite"
         try:
             rot = quat_to_mat(quat_wxyz)
         except ValueError:  # RotationError (zero, NaN, wrong size) included
             self.rejected_targets += 1
-            return False
+            return "target: quaternion is not a rotation"
         self._target_pos = np.clip(pos, self._ws_lo, self._ws_hi)
         self._target_rot = rot
-        self.watchdog.on_target(now_s)
-        return True
+        self.watchdog.on_target(now_s, age_s)
+        return None
 
-    def on_gripper(self, closedness: float) -> None:
-        if math.isfinite(closedness) and self.tcfg.gripper_locked_closedness is None:
+    def on_gripper(self, closedness: float) -> str | None:
+        """0 open ... 1 closed; the cause if rejected (not finite, or outside [0, 1]), else None."""
+        if not math.isfinite(closedness):
+            return "gripper command: not finite"
+        if not 0.0 <= closedness <= 1.0:
+            return "gripper command: outside [0, 1]"
+        if self.tcfg.gripper_locked_closedness is None:
             self.twin.set_gripper(closedness)
+        return None
 
     def estop(self) -> None:
         self.watchdog.estop()

@@ -145,6 +145,15 @@ def test_only_node_files_import_rclpy():
     assert not offenders, f"rclpy imported outside *_node.py files: {offenders}"
 
 
+def test_node_code_never_calls_rclpy_deprecated_logger_warn():
+    """rclpy's ``warn`` is a deprecation wrapper: every call site's caller is the wrapper, so two ``warn`` calls with
+    different ``throttle_duration_sec`` raise "Requested logging filters cannot be changed between calls" (it
+    crashed the actor when the twin was killed, found by ``bench faults``). ``warning`` has no wrapper."""
+    offenders = [str(p.relative_to(ROOT)) for p in MODULES.values() if re.search(r"\.get_logger\(\)\.warn\(|logger\.warn\(",
+                                                                               p.read_text())]
+    assert not offenders, f"use get_logger().warning(...): {offenders}"
+
+
 def test_no_source_file_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in MODULES.values() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines: {long}"

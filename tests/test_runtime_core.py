@@ -124,7 +124,7 @@ def test_twin_runtime_holds_when_targets_stop_and_refuses_reset_under_estop():
         t += 0.01
         rt.advance(t)
     assert np.linalg.norm(rt.ee_pose()[0] - held) < 0.01
-    assert not rt.on_target([np.nan, 0, 0], quat, t)
+    assert rt.on_target([np.nan, 0, 0], quat, t) == "target: position not finite"
     rt.estop()
     assert rt.advance(t + 0.01) == ArmMode.ESTOP
     ok, msg = rt.reset()

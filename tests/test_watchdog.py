@@ -30,6 +30,19 @@ def test_arm_tracks_a_fresh_target_and_holds_the_pose_captured_when_it_goes_stal
     assert wd.update(1.3, *POSE) == ArmMode.TRACKING and wd.hold_pos is None
 
 
+def test_a_target_delivered_late_holds_timeout_after_it_was_sent_not_after_it_arrived():
+    wd = ArmWatchdog(ArmWatchdogConfig(target_timeout_s=0.2))
+    wd.on_target(1.0, age_s=0.15)  # stamped 150 ms before it arrived (a loaded link)
+    assert wd.update(1.04, *POSE) == ArmMode.TRACKING
+    assert wd.update(1.06, *POSE) == ArmMode.HOLD  # 0.21 s after the commander sent it
+    wd.on_target(1.1, age_s=5.0)  # older than the timeout: counted as the timeout at most, still its own time
+    assert wd.update(1.1, *POSE) == ArmMode.TRACKING
+    assert wd.update(1.11, *POSE) == ArmMode.HOLD
+    wd.on_target(1.2, age_s=0.0)
+    wd.on_target(1.25, age_s=0.2)  # a late one does not make the fresher one before it older
+    assert wd.update(1.39, *POSE) == ArmMode.TRACKING
+
+
 def test_arm_without_any_target_waits_holding_its_pose():
     wd = ArmWatchdog()
     assert wd.update(0.0, *POSE) == ArmMode.WAITING

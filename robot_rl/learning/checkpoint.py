@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,52 @@ def restore_training(directory: str | Path, algo, buffers: dict, where: str = ""
         raise CheckpointError(f"{where or directory}: checkpoint does not match this configuration ({e})") from None
     restore_rng(ck["rng"])
     return meta
+
+
+def _generations(folder: Path) -> tuple[Path, Path, Path]:
+    folder = Path(folder)
+    return folder.with_name(folder.name + ".new"), folder, folder.with_name(folder.name + ".prev")
+
+
+def has_checkpoint(folder: str | Path) -> bool:
+    """Whether any generation of a :func:`save_rotating` checkpoint is there."""
+    return any((d / META).is_file() for d in _generations(Path(folder)))
+
+
+def save_rotating(folder: str | Path, algo, buffers: dict, meta: dict) -> Path:
+    """Two generations: ``folder`` (the newest) and ``folder.prev`` (the one before). The new one is written to
+    ``folder.new`` and renamed into place afterwards, so a process killed at any moment leaves a complete
+    generation behind, and a damaged newest one still has the previous one to fall back on."""
+    new, cur, prev = _generations(Path(folder))
+    if new.exists():
+        shutil.rmtree(new)
+    save_training(new, algo, buffers, meta)
+    if cur.exists():
+        if prev.exists():
+            shutil.rmtree(prev)
+        os.replace(cur, prev)
+    os.replace(new, cur)
+    fd = os.open(cur.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the renames are durable too
+    finally:
+        os.close(fd)
+    return cur
+
+
+def restore_newest(folder: str | Path, algo, buffers: dict, where: str = "", on_skip=None) -> tuple[dict, Path]:
+    """Restore the newest readable generation of a :func:`save_rotating` checkpoint: (its meta, its folder).
+    ``on_skip(message)`` is told of each damaged one passed over; :class:`CheckpointError` (all the reasons, one
+    line) when none is usable."""
+    reasons = []
+    for d in _generations(Path(folder)):
+        if not (d / META).is_file():
+            continue
+        try:
+            return restore_training(d, algo, buffers, where), d
+        except CheckpointError as e:
+            reasons.append(str(e))
+            if on_skip is not None:
+                on_skip(str(e))
+    raise CheckpointError("; ".join(reasons) if reasons else f"{folder}: not a checkpoint (no {META})")
+

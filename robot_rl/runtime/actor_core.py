@@ -116,9 +116,10 @@ class ActorCore:
             elif d.label == "fail":
                 trunc = True
             success = success or bool(info.get("success"))
-            self.outbox.add(Transition(obs, d.action, float(reward), next_obs, bool(term), bool(trunc),
-                                       intervened=d.intervened, takeover_started=d.takeover_started,
-                                       success=bool(info.get("success")), episode=self.episode))
+            t = Transition(obs, d.action, float(reward), next_obs, bool(term), bool(trunc), intervened=d.intervened,
+                           takeover_started=d.takeover_started, success=bool(info.get("success")), episode=self.episode)
+            with self.lock:  # the node's timer thread sends, acks and trims the same outbox (and its spool)
+                self.outbox.add(t)
             if self.on_step is not None:
                 self.on_step(d, obs, next_obs, reward, info)
             obs = next_obs

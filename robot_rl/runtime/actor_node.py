@@ -35,6 +35,8 @@ class ActorNodeParams:
     record_dir: str = param("", doc="per-episode MCAP recordings into this folder (empty: none)")
     prior_out: str = param("", doc="teleop mode: write every transition to this prior buffer npz at the end")
     teleop_timeout_s: float = param(0.3, gt=0.0, doc="a teleop command older than this is no takeover [s]")
+    spool_dir: str = param("", doc="keep every undelivered transition on disk in <spool_dir>/<actor_id> so that a "
+                                   "restarted actor re-sends it (empty: in memory only; a killed actor loses them)")
 
 
 class ActorNode(rclpy.node.Node):
@@ -50,8 +52,12 @@ class ActorNode(rclpy.node.Node):
         self.max_episodes, self.record_dir, self.prior_out = np_.max_episodes, np_.record_dir, np_.prior_out
         self.lock = threading.Lock()
         self.mux = InterventionMux(timeout_s=np_.teleop_timeout_s)
-        self.outbox = Outbox(self.acfg.actor_id)
-        self.link = ra.RosArmLink(self, ecfg.cameras)
+        self.outbox = Outbox(self.acfg.actor_id, spool=self._spool(np_.spool_dir, ecfg), on_renumber=self._renumbered)
+        if self.outbox.spool is not None:
+            sp = self.outbox.spool
+            self.get_logger().info(f"spool {sp.folder}: {self.outbox.unpersisted} undelivered transitions to re-send"
+                                   + (f" ({sp.torn_frames} cut short by the last exit, dropped)" if sp.torn_frames else ""))
+        self.link = ra.RosArmLink(self, ecfg.cameras, image_size_px=ecfg.image_size_px)
         self.env = RosArmEnv(self.link, ecfg)
         self.core = ActorCore(self.env, self.acfg, self.mux, self.outbox, self.lock)
         ra.TeleopListener(self, self.mux, self.lock)
@@ -78,11 +84,29 @@ class ActorNode(rclpy.node.Node):
         self.core.on_episode_end = self._episode_end
         self.core.on_episode_start = self._episode_start
 
+    def _spool(self, spool_dir: str, ecfg):
+        if not spool_dir:
+            return None
+        from pathlib import Path
+
+        from robot_rl.runtime.spool import Spool
+
+        ident = {"actor_id": self.acfg.actor_id, "task": ecfg.task, "cameras": list(ecfg.cameras),
+                 "image_size_px": ecfg.image_size_px}
+        spool = Spool(Path(spool_dir) / self.acfg.actor_id, ident)
+        if spool.moved_aside is not None:
+            self.get_logger().warning(f"spool of another configuration moved aside to {spool.moved_aside}")
+        return spool
+
+    def _renumbered(self, old_first, new_first, n) -> None:
+        self.get_logger().warning(f"the learner's count of {self.acfg.actor_id} differs from this actor's: {n} "
+                               f"undelivered transitions renumbered from {old_first} to {new_first}")
+
     def _on_weights(self, m) -> None:
         try:
             payload = self.reasm.add(bytes(m.data), time.monotonic())
         except WireError as e:
-            self.get_logger().warn(f"dropped a weights chunk: {e}")
+            self.rejects.reject("weights: malformed chunk", str(e))
             return
         if payload is not None:
             with self._weights_cv:  # only the newest complete payload matters
@@ -100,18 +124,25 @@ class ActorNode(rclpy.node.Node):
             try:
                 self.core.offer_weights(payload)
             except ValueError as e:  # WireError included: keep acting on the last good weights
-                self.get_logger().error(f"ignored weights that do not fit this actor: {e}")
+                self.rejects.reject("weights: do not fit this actor (kept the last good ones)", str(e))
 
     def stop_workers(self) -> None:
         with self._weights_cv:
             self._weights_stop = True
             self._weights_cv.notify()
         self._weights_thread.join(timeout=5.0)
+        kept = ""
+        if self.outbox.spool is not None:
+            with self.lock:
+                self.outbox.spool.close()
+            kept = f"; {self.outbox.unpersisted} undelivered transitions kept in {self.outbox.spool.folder}"
+        rn.say_on_exit(self, f"shutting down: no more targets (the driver's watchdog holds){kept}")
 
     def _on_ack(self, m) -> None:
         try:
             _, acks = decode_ack(bytes(m.data))
-        except WireError:
+        except WireError as e:
+            self.rejects.reject("acks: malformed", str(e))
             return
         if self.acfg.actor_id in acks:
             r, pz = acks[self.acfg.actor_id]
@@ -150,11 +181,11 @@ class ActorNode(rclpy.node.Node):
             try:
                 self.core.run_episode(stop)
             except ObservationTimeout as e:
-                self.get_logger().warn(f"robot silent ({e}); retrying")
+                self.get_logger().warning(f"robot silent ({e}); retrying")
                 time.sleep(0.5)
                 continue
             except ResetRefused as e:  # driver not up yet, or e-stopped until someone recovers it: wait, retry
-                self.get_logger().warn(f"{e}; retrying in 1 s", throttle_duration_sec=5.0)
+                self.get_logger().warning(f"{e}; retrying in 1 s", throttle_duration_sec=5.0)
                 time.sleep(1.0)
                 continue
             finally:
@@ -182,10 +213,9 @@ class ActorNode(rclpy.node.Node):
         self.get_logger().info(f"wrote {len(items)} transitions to {self.prior_out}")
 
 
-def _spin(node: ActorNode) -> None:
-    """Callbacks on a background executor, episodes on this thread."""
+def _spin(node: ActorNode, stop: threading.Event) -> None:
+    """Callbacks on a background executor, episodes on this thread, until ``stop`` (Ctrl-C / SIGTERM)."""
     ex, spin_thread = ra.spin_in_background(node)
-    stop = threading.Event()
     try:
         node.run(stop)
     except Exception:  # noqa: BLE001  (a publish after SIGINT shut the context down is a clean exit)

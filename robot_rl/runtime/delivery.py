@@ -21,8 +21,15 @@ from robot_rl.runtime.wire import Transition
 
 
 class Outbox:
+    """``spool`` (optional, :class:`robot_rl.runtime.spool.Spool`): every added transition is on disk first, and
+    a new Outbox over the same spool (a restarted actor) starts with the transitions the learner has not
+    persisted and continues their numbering. ``on_renumber(old_first, new_first, n)`` is told when the learner's
+    stream and this one disagree (a learner with no memory of this actor, or one further ahead than this actor
+    ever got: a restart without a spool) and the unacknowledged transitions are renumbered to follow on from what
+    the learner has."""
+
     def __init__(self, actor_id: str, capacity: int = 200_000, resend_after_s: float = 2.0,
-                 max_send_per_call: int = 64, window: int = 500):
+                 max_send_per_call: int = 64, window: int = 500, spool=None, on_renumber=None):
         if window < 1:
             raise ValueError("window must be >= 1")
         self.actor_id = actor_id
@@ -38,18 +45,33 @@ class Outbox:
         self._progress_s: float | None = None  # last time `received` advanced (or we sent fresh data)
         self.dropped_unacked = 0  # transitions evicted before being persisted (outbox overflow)
         self.rewinds = 0
+        self.renumbered = 0
+        self.spool, self.on_renumber = spool, on_renumber
+        if spool is not None:
+            for t in spool.load():
+                t.actor_id = actor_id
+                self._items[t.seq] = t
+            if self._items:
+                self.last_seq = max(self._items)
+                self.next_to_send = min(self._items)
 
     def add(self, t: Transition) -> Transition:
         self.last_seq += 1
         t.seq = self.last_seq
         t.actor_id = self.actor_id
         self._items[t.seq] = t
+        if self.spool is not None:
+            self.spool.append(t)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
             self.dropped_unacked += 1
         return t
 
     def on_ack(self, received: int, persisted: int, now_s: float) -> None:
+        first = next(iter(self._items)) if self._items else self.last_seq + 1
+        if received + 1 < first or received > self.last_seq:  # the two streams disagree (class docstring)
+            self._renumber(received + 1)
+            persisted = min(persisted, received)
         if received > self.received or self._progress_s is None:
             self._progress_s = now_s
         self.received = received
@@ -58,10 +80,26 @@ class Outbox:
             if s > self.persisted:
                 break
             del self._items[s]
+        if self.spool is not None:
+            self.spool.trim(self.persisted)
         if received + 1 < self.next_to_send and now_s - self._progress_s > self.resend_after_s:
             self.next_to_send = received + 1  # learner is missing some: go back
             self._progress_s = now_s
             self.rewinds += 1
+
+    def _renumber(self, first: int) -> None:
+        items = list(self._items.values())
+        old_first = items[0].seq if items else None
+        for i, t in enumerate(items):
+            t.seq = first + i
+        self._items = OrderedDict((t.seq, t) for t in items)
+        self.last_seq, self.next_to_send = first + len(items) - 1, first
+        self.received = self.persisted = first - 1
+        self.renumbered += len(items)
+        if self.spool is not None:
+            self.spool.rewrite(items)
+        if self.on_renumber is not None:
+            self.on_renumber(old_first, first, len(items))
 
     def to_send(self, now_s: float) -> list[Transition]:
         """Transitions to publish now (in seq order, at most ``max_send_per_call``)."""

@@ -37,10 +37,13 @@ class InterventionMux:
         self._was_human = False
         self._pending_label: str | None = None
 
-    def on_twist(self, v6, now_s: float) -> None:
+    def on_twist(self, v6, now_s: float) -> str | None:
+        """A teleop twist (6, each clipped to [-1, 1]); the cause if it is refused (not 6 finite numbers)."""
         v = np.asarray(v6, float)
-        if v.shape == (6,) and np.all(np.isfinite(v)):
-            self.twist, self.twist_t = np.clip(v, -1.0, 1.0), now_s
+        if v.shape != (6,) or not np.all(np.isfinite(v)):
+            return "teleop twist: not 6 finite numbers"
+        self.twist, self.twist_t = np.clip(v, -1.0, 1.0), now_s
+        return None
 
     def on_joy(self, buttons, now_s: float) -> None:
         b = [int(x) for x in buttons]

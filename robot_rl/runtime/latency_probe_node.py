@@ -79,8 +79,8 @@ class LatencyProbeNode(rclpy.node.Node):
             self.done = True
 
 
-def _spin_until_done(node) -> None:
-    while rclpy.ok() and not node.done:
+def _spin_until_done(node, stop) -> None:
+    while rclpy.ok() and not node.done and not stop.is_set():
         rclpy.spin_once(node, timeout_sec=0.1)
 
 

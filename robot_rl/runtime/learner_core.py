@@ -2,12 +2,14 @@
 :mod:`robot_rl.runtime.delivery`), routes them HIL-SERL-style (interventions also into the prior buffer), trains the
 RLPD/SAC agent of :mod:`robot_rl.learning` at a bounded update-to-data ratio, exports the actor's weights, and
 checkpoints everything (networks, optimiser, both buffers, per-actor received counters, episode statistics).
-A learner restarted on the same ``out_dir`` resumes from that checkpoint; the actors re-send whatever came
-after it, so nothing is lost. No rclpy here."""
+A learner restarted on the same ``out_dir`` resumes from the newest intact checkpoint generation (two are kept:
+one killed mid-write or damaged falls back to the one before); the actors keep and re-send whatever is not in both
+generations, so nothing is lost. No rclpy here."""
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ import torch
 
 from robot_rl.contract.params import param
 from robot_rl.io import atomic_write_bytes
-from robot_rl.learning.checkpoint import restore_training, save_training
+from robot_rl.learning.checkpoint import has_checkpoint, restore_newest, save_rotating
 from robot_rl.learning.config import AlgoConfig, algo_of
 from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
 from robot_rl.learning.mixer import DataMixer
@@ -65,13 +67,16 @@ class LearnerCore:
         self.mixer = DataMixer.of(self.online, self.prior, cfg, self.gen)
         self.inbox = Inbox()
         self.persisted: dict[str, int] = {}
+        self._received_at_last_checkpoint: dict[str, int] = {}
+        self.resumed_from = None
         self.updates = 0
         self.online_received = 0
         self.interventions = 0
         self.episodes: list[dict] = []  # one entry per finished episode
         self._open_eps: dict[tuple[str, int], dict] = {}
         self.resumed = False
-        if (self.out / CHECKPOINT / "meta.json").is_file():
+        self.skipped_checkpoints: list[str] = []  # damaged generations passed over on resume (one line each)
+        if has_checkpoint(self.out / CHECKPOINT):
             self._resume()
         else:
             self._prepare_prior(env)
@@ -103,11 +108,14 @@ class LearnerCore:
             self.agent.set_state_normalization(self.prior.frames["state"][:n].cpu().numpy())
 
     def _resume(self) -> None:
-        meta = restore_training(self.out / CHECKPOINT, self.agent, {"online": self.online, "prior": self.prior},
-                                f"{self.out}")
+        meta, self.resumed_from = restore_newest(self.out / CHECKPOINT, self.agent,
+                                                 {"online": self.online, "prior": self.prior}, f"{self.out}",
+                                                 on_skip=self.skipped_checkpoints.append)
         try:
             self.inbox = Inbox({k: int(v) for k, v in meta["received"].items()})
-            self.persisted = dict(self.inbox.received)
+            # acknowledged as persisted: what the generation before this one held (module docstring)
+            self._received_at_last_checkpoint = dict(self.inbox.received)
+            self.persisted = {k: int(v) for k, v in meta.get("received_prev", meta["received"]).items()}
             self.updates = int(meta["updates"])
             self.online_received = int(meta["online_received"])
             self.interventions = int(meta["interventions"])
@@ -120,10 +128,35 @@ class LearnerCore:
         self.resumed = True
 
     # ---- data ----------------------------------------------------------------------------------------------
-    def ingest(self, ts: list[Transition]) -> int:
-        """Accept the next-in-sequence transitions of each actor; returns how many were new."""
+    def transition_problem(self, t: Transition) -> tuple[str, str] | None:
+        """``(cause, detail)`` if ``t`` does not fit this learner (keys, shapes, non-finite values, an action
+        outside [-1, 1]): it must never reach the replay. None if it fits."""
+        for side in (t.obs, t.next_obs):
+            for k, (shape, *_) in self.spec.items():
+                v = side.get(k)
+                if v is None or tuple(np.shape(v)) != tuple(shape):
+                    return "transition: observation does not fit", f"{k} {None if v is None else np.shape(v)}, " \
+                                                                   f"expected {tuple(shape)}"
+                if np.asarray(v).dtype.kind == "f" and not np.all(np.isfinite(v)):
+                    return "transition: observation not finite", k
+        a = np.asarray(t.action, float)
+        if a.shape != (self.action_dim,) or not np.all(np.isfinite(a)) or np.abs(a).max(initial=0.0) > 1.0 + 1e-6:
+            return "transition: action not in [-1, 1]^n", f"shape {a.shape}, expected ({self.action_dim},)"
+        if not math.isfinite(float(t.reward)):
+            return "transition: reward not finite", f"{t.reward!r}"
+        return None
+
+    def ingest(self, ts: list[Transition], on_reject=None) -> int:
+        """Accept the next-in-sequence transitions of each actor; returns how many were new. One that does not
+        fit (:meth:`transition_problem`) is refused before its sequence number counts: ``on_reject(cause,
+        detail)``."""
         n = 0
         for t in ts:
+            bad = self.transition_problem(t)
+            if bad is not None:
+                if on_reject is not None:
+                    on_reject(*bad)
+                continue
             if not self.inbox.accept(t):
                 continue
             obs = {k: t.obs[k] for k in self.spec}
@@ -167,14 +200,16 @@ class LearnerCore:
         return {a: (r, self.persisted.get(a, 0)) for a, r in self.inbox.received.items()}
 
     def checkpoint(self) -> Path:
-        """Everything to disk (atomic); afterwards what was received counts as persisted."""
+        """Everything to disk, in two generations (:func:`save_rotating`). A transition counts as persisted (the
+        actors may forget it) once it is in both: a damaged newest generation then loses updates, never data."""
         received = dict(self.inbox.received)
-        meta = {"received": received, "updates": self.updates, "online_received": self.online_received,
+        before = self._received_at_last_checkpoint
+        meta = {"received": received, "received_prev": before, "updates": self.updates, "online_received": self.online_received,
                 "interventions": self.interventions, "episodes": self.episodes,
                 "open_episodes": [[a, e, v] for (a, e), v in self._open_eps.items()],
                 "config": dataclasses.asdict(self.cfg)}
-        d = save_training(self.out / CHECKPOINT, self.agent, {"online": self.online, "prior": self.prior}, meta)
-        self.persisted = received
+        d = save_rotating(self.out / CHECKPOINT, self.agent, {"online": self.online, "prior": self.prior}, meta)
+        self.persisted, self._received_at_last_checkpoint = before, received
         atomic_write_bytes(self.out / STATS, json.dumps(self.stats(), indent=1).encode())
         return d
 

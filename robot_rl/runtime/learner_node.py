@@ -20,7 +20,7 @@ from robot_rl.contract import ros_node as rn
 from robot_rl.contract.params import param
 from robot_rl.contract.topics import RL
 from robot_rl.runtime.learner_core import LearnerConfig, LearnerCore
-from robot_rl.runtime.ros_adapter import bytes_msg
+from robot_rl.runtime.ros_adapter import bytes_msg, node_rejects
 from robot_rl.runtime.wire import Reassembler, WireError, chunk_payload, decode_transitions, encode_ack, encode_weights
 
 
@@ -49,6 +49,7 @@ class LearnerNode(rclpy.node.Node):
         self.core = LearnerCore(cfg, self.out_dir)
         self.learner_id = f"{self.get_name()}-{time.time_ns()}"
         self.reasm = Reassembler()
+        self.rejects = node_rejects(self)
         self.pub_w = self.create_publisher(UInt8MultiArray, names["weights"], rn.qos(RL["weights"].qos))
         self.pub_ack = self.create_publisher(UInt8MultiArray, names["acks"], rn.qos(RL["acks"].qos))
         self.create_subscription(UInt8MultiArray, names["transitions"], self._on_transition,
@@ -59,16 +60,19 @@ class LearnerNode(rclpy.node.Node):
         self._last_weights_at = -1
         self._trained_at = -float("inf")
         self._publish_weights()
-        self.get_logger().info(f"learner up: resumed={self.core.resumed} received={self.core.inbox.received} "
+        for reason in self.core.skipped_checkpoints:
+            self.get_logger().warning(f"damaged checkpoint passed over: {reason}")
+        came_from = f" from {self.core.resumed_from}" if self.core.resumed else ""
+        self.get_logger().info(f"learner up: resumed={self.core.resumed}{came_from} received={self.core.inbox.received} "
                                f"prior={len(self.core.prior)} out={self.out_dir}")
 
     def _on_transition(self, m) -> None:
         try:
             payload = self.reasm.add(bytes(m.data), time.monotonic())
             if payload is not None:
-                self.core.ingest(decode_transitions(payload))
+                self.core.ingest(decode_transitions(payload), on_reject=self.rejects.reject)
         except WireError as e:
-            self.get_logger().warn(f"dropped a transitions message: {e}")
+            self.rejects.reject("transitions: malformed", str(e))
 
     def _train(self) -> None:
         if time.monotonic() - self._trained_at < self.params.train_gap_s:
@@ -88,6 +92,11 @@ class LearnerNode(rclpy.node.Node):
     def _ack(self) -> None:
         self.pub_ack.publish(bytes_msg(encode_ack(self.core.acks(), self.learner_id)))
 
+    def last_checkpoint(self) -> None:
+        self.core.checkpoint()
+        rn.say_on_exit(self, f"shutting down: checkpoint written (received {self.core.inbox.received}, "
+                        f"{self.core.updates} updates)")
+
     def _checkpoint(self) -> None:
         self.core.checkpoint()
         self._ack()
@@ -98,7 +107,7 @@ def main(args=None) -> int:
     from robot_rl.learning.checkpoint import CheckpointError
     from robot_rl.loops.demos import DemoError
 
-    return rn.run_node(LearnerNode, "learner_node", args, on_exit=lambda node: node.core.checkpoint(),
+    return rn.run_node(LearnerNode, "learner_node", args, on_exit=LearnerNode.last_checkpoint,
                        errors=(CheckpointError, EnvSourceError, DemoError))
 
 

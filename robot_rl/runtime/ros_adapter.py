@@ -18,6 +18,7 @@ from std_srvs.srv import Trigger
 
 from robot_rl.contract import ros_node as rn
 from robot_rl.contract import topics as T
+from robot_rl.contract.rejects import RejectLog
 from robot_rl.envs.ros_env import ArmSample
 
 # the contract's profiles as rclpy QoS, for the nodes that use them by these names
@@ -30,11 +31,26 @@ stamp_s = rn.stamp_s
 ARM_LINK_KEYS = ("ee_pose", "ee_wrench", "gripper_state", "target_pose", "gripper_command", "reset")
 
 
-def image_to_numpy(m: Image) -> np.ndarray:
-    """rgb8 / bgr8 / rgba8 / bgra8 / mono8 -> uint8 HxWx3 RGB (row padding in ``step`` handled)."""
-    ch = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}.get(m.encoding)
+_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+
+
+def image_problem(m: Image) -> str | None:
+    """Why ``m`` cannot be read as an 8-bit image (a fixed cause, for :class:`RejectLog`), or None."""
+    ch = _CHANNELS.get(m.encoding)
     if ch is None:
-        raise ValueError(f"unsupported image encoding {m.encoding!r}")
+        return "unsupported encoding"
+    if m.height == 0 or m.width == 0 or m.step < m.width * ch or len(m.data) != m.height * m.step:
+        return "size fields do not match the data"
+    return None
+
+
+def image_to_numpy(m: Image) -> np.ndarray:
+    """rgb8 / bgr8 / rgba8 / bgra8 / mono8 -> uint8 HxWx3 RGB (row padding in ``step`` handled); ValueError for
+    an image :func:`image_problem` refuses."""
+    problem = image_problem(m)
+    if problem is not None:
+        raise ValueError(f"image {m.encoding!r} {m.width}x{m.height}: {problem}")
+    ch = _CHANNELS[m.encoding]
     buf = np.frombuffer(bytes(m.data), dtype=np.uint8).reshape(m.height, m.step)[:, :m.width * ch]
     img = buf.reshape(m.height, m.width, ch)
     if m.encoding.startswith("bgr"):
@@ -44,6 +60,15 @@ def image_to_numpy(m: Image) -> np.ndarray:
     elif ch == 1:
         img = np.repeat(img, 3, axis=2)
     return np.ascontiguousarray(img)
+
+
+def node_rejects(node: Node) -> RejectLog:
+    """The node's :class:`RejectLog` (one per node, flushed every second), made on first use."""
+    log = getattr(node, "rejects", None)
+    if log is None:
+        log = node.rejects = RejectLog(node.get_logger().warning)
+        node.create_timer(1.0, log.flush)
+    return log
 
 
 def bytes_msg(data: bytes) -> UInt8MultiArray:
@@ -56,11 +81,14 @@ class RosArmLink:
     """Subscribes the arm contract (+ cameras + ``task/state``), publishes targets, calls ``arm/reset``.
     Callbacks may run on any executor thread; :meth:`snapshot` returns a consistent copy."""
 
-    def __init__(self, node: Node, cameras: tuple[str, ...] = (), on_image=None):
+    def __init__(self, node: Node, cameras: tuple[str, ...] = (), on_image=None, image_size_px: int | None = None):
         self.node = node
         self._lock = threading.Lock()
         self._s = ArmSample()
         self.on_image = on_image  # optional hook(camera, stamp_s, arrival_t) for latency measurement
+        self.image_shape = None if image_size_px is None else (image_size_px, image_size_px, 3)
+        self.rejects = node_rejects(node)  # a malformed message never reaches the observation, and is said
+        self.max_future_stamp_s = 0.5  # a state stamped further ahead of this node's clock is refused
         eps = {**{k: T.ARM[k] for k in ARM_LINK_KEYS}, "task_state": T.TWIN["task_state"]}
         n = rn.topic_names(node, eps)
         sub = lambda t, k, cb: node.create_subscription(t, n[k], cb, rn.qos(eps[k].qos))  # noqa: E731
@@ -76,31 +104,70 @@ class RosArmLink:
         self.pub_grip = node.create_publisher(Float64, n["gripper_command"], rn.qos(eps["gripper_command"].qos))
         self.reset_client = node.create_client(Trigger, n["reset"])
 
+    def _finite(self, what: str, values) -> bool:
+        if np.all(np.isfinite(np.asarray(values, float))):
+            return True
+        self.rejects.reject(f"{what}: not finite")
+        return False
+
     def _on_pose(self, m: PoseStamped) -> None:
         pos, quat = rn.pose_of(m)
+        st = stamp_s(m.header.stamp)
+        if not self._finite("ee_pose", pos + quat):
+            return
+        if abs(np.linalg.norm(quat) - 1.0) > 0.01:
+            self.rejects.reject("ee_pose: quaternion not unit", f"norm {np.linalg.norm(quat):.3g}")
+            return
+        if st - self.node.get_clock().now().nanoseconds * 1e-9 > self.max_future_stamp_s:
+            self.rejects.reject("ee_pose: stamp from the future")
+            return
         with self._lock:
             s = self._s
+            if s.pose_stamp_s > 0.0 and st <= s.pose_stamp_s:  # velocities come from stamp differences
+                self.rejects.reject("ee_pose: stamp not after the previous pose's")
+                return
             s.prev_pos, s.prev_quat, s.prev_pose_stamp_s = s.pos, s.quat, s.pose_stamp_s
             s.pos, s.quat = np.array(pos), np.array(quat)
-            s.pose_stamp_s, s.pose_t = stamp_s(m.header.stamp), time.monotonic()
+            s.pose_stamp_s, s.pose_t = st, time.monotonic()
 
     def _on_wrench(self, m: WrenchStamped) -> None:
         f, t = m.wrench.force, m.wrench.torque
-        with self._lock:
-            self._s.wrench = np.array([f.x, f.y, f.z, t.x, t.y, t.z])
+        w = [f.x, f.y, f.z, t.x, t.y, t.z]
+        if self._finite("ee_wrench", w):
+            with self._lock:
+                self._s.wrench = np.array(w)
 
     def _on_grip(self, m: JointState) -> None:
-        if m.position:
+        if not m.position:
+            self.rejects.reject("gripper_state: no position")
+        elif self._finite("gripper_state", m.position[:1]):
             with self._lock:
                 self._s.gripper_width = float(m.position[0])
 
     def _on_task(self, m: Float64MultiArray) -> None:
+        task = np.asarray(m.data, float)
+        if task.size < 2:
+            self.rejects.reject("task_state: fewer than 2 values (reward, success)")
+            return
+        if not self._finite("task_state", task):
+            return
         with self._lock:
-            self._s.task, self._s.task_t = np.asarray(m.data, float), time.monotonic()
+            if self._s.task is not None and task.shape != self._s.task.shape:
+                self.rejects.reject("task_state: size changed", f"{task.size} values, was {self._s.task.size}")
+                return
+            self._s.task, self._s.task_t = task, time.monotonic()
 
     def _on_image(self, cam: str, m: Image) -> None:
         t = time.monotonic()
+        problem = image_problem(m)
+        if problem is not None:
+            self.rejects.reject(f"image {cam}: {problem}", f"{m.encoding!r} {m.width}x{m.height}")
+            return
         img = image_to_numpy(m)
+        if self.image_shape is not None and img.shape != self.image_shape:
+            self.rejects.reject(f"image {cam}: wrong size", f"{img.shape[1]}x{img.shape[0]}, expected "
+                                f"{self.image_shape[1]}x{self.image_shape[0]}")
+            return
         st = stamp_s(m.header.stamp)
         with self._lock:
             self._s.images[cam] = (img, t, st)
@@ -141,6 +208,7 @@ class TeleopListener:
 
     def __init__(self, node: Node, mux, lock: threading.Lock):
         self.mux, self.lock = mux, lock
+        self.rejects = node_rejects(node)
         n = rn.topic_names(node, T.TELEOP)
         node.create_subscription(TwistStamped, n["twist"], self._on_twist, rn.qos(T.TELEOP["twist"].qos))
         node.create_subscription(Joy, n["joy"], self._on_joy, rn.qos(T.TELEOP["joy"].qos))
@@ -148,7 +216,9 @@ class TeleopListener:
     def _on_twist(self, m: TwistStamped) -> None:
         l, a = m.twist.linear, m.twist.angular
         with self.lock:
-            self.mux.on_twist([l.x, l.y, l.z, a.x, a.y, a.z], time.monotonic())
+            cause = self.mux.on_twist([l.x, l.y, l.z, a.x, a.y, a.z], time.monotonic())
+        if cause is not None:
+            self.rejects.reject(cause)
 
     def _on_joy(self, m: Joy) -> None:
         with self.lock:
@@ -169,22 +239,6 @@ def spin_in_background(node: Node):
     t = threading.Thread(target=ex.spin, daemon=True)
     t.start()
     return ex, t
-
-
-def spin_until_shutdown(node: Node, on_exit=None) -> int:
-    """Spin ``node`` until SIGINT or an external shutdown, then run ``on_exit`` (e.g. a last checkpoint), destroy
-    the node and shut rclpy down. Returns the exit code (0)."""
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if on_exit is not None:
-            on_exit()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
 
 
 def init(args=None) -> None:

@@ -17,6 +17,7 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.dense_vs_sb3",
     "robot_rl.tools.bench.quad_twin",
     "robot_rl.tools.bench.quad_hover",
+    "robot_rl.tools.bench.faults",
 )
 
 
