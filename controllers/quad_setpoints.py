@@ -1,0 +1,180 @@
+"""The quadrotor's safety at the setpoint level (plain numpy, no I/O, time passed in): what a ground station (the
+Crazyflie driver, or the twin node standing in for it) runs before any setpoint leaves for the vehicle, whose own
+controller then flies it. The same limits as the twins' fast loop (:mod:`robot_rl.controllers.quad_stack`), applied
+to setpoints instead of rotor commands:
+
+1. e-stop latched -> ``stop`` (motors off);
+2. a non-finite measured state -> hover at the last finite position (nothing else can be checked);
+3. the watchdog (:class:`~robot_rl.controllers.watchdog.QuadWatchdog`): a command older than
+   ``setpoint_timeout_s`` -> hover where the vehicle was, then land; landed -> ``stop``; no command (idle, or the
+   vehicle's high-level commander flying a takeoff / land / go_to) -> ``none`` (nothing is streamed), unless the
+   vehicle is outside the fence: then the guard takes over (streaming a setpoint overrides the high-level commander
+   on a Crazyflie);
+4. the latest command: NaN/inf -> hover where it arrived; a measured tilt above ``max_tilt_rad`` -> hover (level);
+   outside the fence -> back to the nearest point inside (``outside="return"``) or straight down (``"land"``);
+   a position inside the fence shrunk by ``return_margin_m``; a velocity within the fence speed bound and
+   ``max_speed_m_per_s``; an attitude within ``max_tilt_cmd_rad`` and the thrust range, and its implied
+   acceleration through :meth:`QuadSafetyFilter.filter_accel` (a changed one is flown as the attitude that gives
+   the filtered acceleration).
+
+Setpoint kinds (SI units, radians): ``position`` (x, y, z, yaw), ``velocity`` (vx, vy, vz world, yaw rate),
+``full_state`` (x, y, z, vx, vy, vz, yaw), ``attitude`` (roll, pitch, yaw rate, collective thrust N), ``stop``,
+``none``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robot_rl.contract.quad import QuadParams, QuadState
+from robot_rl.contract.rotations import mat_to_euler_zyx
+from robot_rl.controllers.quad_control import QuadControlConfig, QuadController, tilt_of, yaw_of
+from robot_rl.controllers.quad_safety import QuadSafetyConfig, QuadSafetyFilter
+from robot_rl.controllers.watchdog import QuadMode, QuadWatchdog, QuadWatchdogConfig
+
+COMMAND_SIZES = {"position": 4, "velocity": 4, "full_state": 7, "attitude": 4}
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    kind: str  # position | velocity | full_state | attitude | stop | none
+    values: tuple[float, ...] = ()
+    reason: str = ""  # track | clipped | filtered | fence | tilt | hover_nan | watchdog | estop | landed | idle
+
+
+NONE = Setpoint("none", (), "idle")
+
+
+@dataclass(frozen=True)
+class QuadGuardConfig:
+    control: QuadControlConfig = field(default_factory=QuadControlConfig)  # max_tilt_cmd_rad, thrust floor
+    safety: QuadSafetyConfig = field(default_factory=QuadSafetyConfig)
+    watchdog: QuadWatchdogConfig = field(default_factory=QuadWatchdogConfig)
+
+
+class QuadSetpointGuard:
+    def __init__(self, p: QuadParams, cfg: QuadGuardConfig = QuadGuardConfig()):
+        self.p, self.cfg = p, cfg
+        self.ctl = QuadController(p, cfg.control)
+        self.safety = QuadSafetyFilter(cfg.safety, p.gravity_m_per_s2)
+        self.watchdog = QuadWatchdog(cfg.watchdog)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the command and any landing (a new takeoff: the operator's decision)."""
+        self.watchdog.reset()
+        self.kind: str | None = None
+        self.values: np.ndarray | None = None
+        self._hold: np.ndarray | None = None  # where a NaN command, a tilt or a bad state hovers
+        self._last_pos: np.ndarray | None = None
+        self.last = NONE
+
+    def estop(self) -> None:
+        self.watchdog.estop()
+
+    @property
+    def estopped(self) -> bool:
+        return self.watchdog.estop_latched
+
+    def set_command(self, now_s: float, kind: str, values) -> None:
+        """The latest streamed command, arrived at ``now_s`` (a finite one refreshes the watchdog). ValueError for an
+        unknown kind or a wrong size."""
+        if kind not in COMMAND_SIZES:
+            raise ValueError(f"unknown setpoint kind {kind!r}; known: {', '.join(COMMAND_SIZES)}")
+        v = np.asarray(values, dtype=float).reshape(-1)
+        if v.shape != (COMMAND_SIZES[kind],):
+            raise ValueError(f"a {kind} setpoint has {COMMAND_SIZES[kind]} numbers, got {v.shape[0]}")
+        self.kind, self.values = kind, v
+        if np.isfinite(v).all():
+            self.watchdog.on_setpoint(now_s)
+
+    def tick(self, now_s: float, s: QuadState | None) -> Setpoint:
+        self.last = self._tick(now_s, s)
+        return self.last
+
+    # ---- the decision -----------------------------------------------------------------------------------------
+    def _tick(self, now_s: float, s: QuadState | None) -> Setpoint:
+        if self.watchdog.estop_latched:
+            return Setpoint("stop", (), "estop")
+        if s is None or not s.finite():
+            if self._last_pos is None:
+                return Setpoint("stop", (), "bad_state")
+            return self._position(self._last_pos, None, "bad_state")
+        self._last_pos = s.pos.copy()
+        mode, sp = self.watchdog.update(now_s, s.pos)
+        if mode is QuadMode.LANDED:
+            return Setpoint("stop", (), "landed")
+        # the fence's floor counts only while streaming (on the ground, taking off or landing it does not)
+        outside = not self.safety.inside(s.pos, floor=mode in (QuadMode.TRACKING, QuadMode.HOVER))
+        if outside:
+            return self._fence(s)
+        if mode is QuadMode.WAITING or self.values is None:
+            return NONE
+        if sp is not None:  # HOVER / LAND
+            return self._position(sp, yaw_of(s.rot), "watchdog")
+        v = self.values
+        if not np.isfinite(v).all() or tilt_of(s.rot) > self.cfg.safety.max_tilt_rad:
+            reason = "hover_nan" if not np.isfinite(v).all() else "tilt"
+            if self._hold is None:
+                self._hold = s.pos.copy()
+            return self._position(self._hold, yaw_of(s.rot), reason)
+        self._hold = None
+        if self.kind == "position":
+            return self._position(v[:3], float(v[3]), "track")
+        if self.kind == "full_state":
+            sp = self._position(v[:3], float(v[6]), "track")
+            vel = self._velocity(s, v[3:6])
+            reason = "clipped" if sp.reason == "clipped" or not np.allclose(vel, v[3:6]) else "track"
+            return Setpoint("full_state", sp.values[:3] + tuple(vel) + sp.values[3:], reason)
+        if self.kind == "velocity":
+            vel = self._velocity(s, v[:3])
+            return Setpoint("velocity", tuple(vel) + (float(v[3]),), "track" if np.allclose(vel, v[:3]) else "clipped")
+        return self._attitude(s, *(float(x) for x in v))
+
+    def _position(self, pos, yaw, reason: str) -> Setpoint:
+        c = self.cfg.safety
+        lo, hi = self.safety.lo + c.return_margin_m, self.safety.hi - c.return_margin_m
+        clipped = np.clip(np.asarray(pos, dtype=float), lo, hi)
+        if reason == "watchdog":  # the landing ramp goes below the fence floor
+            clipped[2] = min(float(pos[2]), hi[2])
+        elif not np.allclose(clipped, pos):
+            reason = "clipped"
+        return Setpoint("position", tuple(float(x) for x in clipped) + (0.0 if yaw is None else float(yaw),), reason)
+
+    def _velocity(self, s: QuadState, vel) -> np.ndarray:
+        """Each axis's speed toward a face within the fence speed bound, then the norm within max_speed."""
+        v = np.asarray(vel, dtype=float).copy()
+        up = self.safety.allowed_speed_toward(self.safety.hi - s.pos)
+        down = self.safety.allowed_speed_toward(s.pos - self.safety.lo)
+        v = np.minimum(np.maximum(v, -down), up)
+        n = float(np.linalg.norm(v))
+        vmax = self.cfg.safety.max_speed_m_per_s
+        return v * (vmax / n) if n > vmax else v
+
+    def _attitude(self, s: QuadState, roll, pitch, yaw_rate, thrust) -> Setpoint:
+        c, p = self.cfg.control, self.p
+        lo_t, hi_t = c.min_thrust_fraction_of_weight * p.weight_n, 4.0 * p.max_thrust_per_rotor_n
+        t = min(max(thrust, lo_t), hi_t)
+        tilt = math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
+        r, pi = (roll, pitch) if tilt <= c.max_tilt_cmd_rad else (roll * c.max_tilt_cmd_rad / tilt,
+                                                                   pitch * c.max_tilt_cmd_rad / tilt)
+        reason = "track" if (t, r, pi) == (thrust, roll, pitch) else "clipped"
+        a_safe, changed = self.safety.filter_accel(s, self.ctl.implied_accel(s, r, pi, t),
+                                                   tilt_cmd_rad=c.max_tilt_cmd_rad)
+        if changed:
+            t, rot = self.ctl.thrust_attitude_for(a_safe, yaw_of(s.rot))
+            r, pi, _ = mat_to_euler_zyx(rot)
+            t, reason = min(max(t, lo_t), hi_t), "filtered"
+        return Setpoint("attitude", (float(r), float(pi), float(yaw_rate), float(t)), reason)
+
+    def _fence(self, s: QuadState) -> Setpoint:
+        """Outside the fence: back in (position setpoint) or down where it is (velocity setpoint), then motors off
+        at the floor (landing outside)."""
+        if self.safety.landed(s):
+            return Setpoint("stop", (), "landed")
+        pos, vel = self.safety.outside_setpoint(s)
+        if vel is None:
+            return Setpoint("position", tuple(float(x) for x in pos) + (yaw_of(s.rot),), "fence")
+        return Setpoint("velocity", tuple(float(x) for x in vel) + (0.0,), "fence")
