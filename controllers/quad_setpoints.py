@@ -54,6 +54,10 @@ class QuadGuardConfig:
     watchdog: QuadWatchdogConfig = field(default_factory=QuadWatchdogConfig)
 
 
+def _tilt(roll: float, pitch: float) -> float:
+    return math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
+
+
 class QuadSetpointGuard:
     def __init__(self, p: QuadParams, cfg: QuadGuardConfig = QuadGuardConfig()):
         self.p, self.cfg = p, cfg
@@ -144,10 +148,13 @@ class QuadSetpointGuard:
         return Setpoint("position", tuple(float(x) for x in clipped) + (0.0 if yaw is None else float(yaw),), reason)
 
     def _velocity(self, s: QuadState, vel) -> np.ndarray:
-        """Each axis's speed toward a face within the fence speed bound, then the norm within max_speed."""
+        """Each axis's speed toward a face within the fence speed bound, then the norm within max_speed. The vehicle
+        tracks a velocity setpoint with a lag: the distance counts from where it will be ``response_time_s`` ahead at
+        its measured speed."""
         v = np.asarray(vel, dtype=float).copy()
-        up = self.safety.allowed_speed_toward(self.safety.hi - s.pos)
-        down = self.safety.allowed_speed_toward(s.pos - self.safety.lo)
+        ahead = s.linvel * self.cfg.safety.response_time_s
+        up = self.safety.allowed_speed_toward(self.safety.hi - s.pos - np.maximum(ahead, 0.0))
+        down = self.safety.allowed_speed_toward(s.pos - self.safety.lo + np.minimum(ahead, 0.0))
         v = np.minimum(np.maximum(v, -down), up)
         n = float(np.linalg.norm(v))
         vmax = self.cfg.safety.max_speed_m_per_s
@@ -157,9 +164,13 @@ class QuadSetpointGuard:
         c, p = self.cfg.control, self.p
         lo_t, hi_t = c.min_thrust_fraction_of_weight * p.weight_n, 4.0 * p.max_thrust_per_rotor_n
         t = min(max(thrust, lo_t), hi_t)
-        tilt = math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
-        r, pi = (roll, pitch) if tilt <= c.max_tilt_cmd_rad else (roll * c.max_tilt_cmd_rad / tilt,
-                                                                   pitch * c.max_tilt_cmd_rad / tilt)
+        r, pi = roll, pitch
+        if _tilt(roll, pitch) > c.max_tilt_cmd_rad:  # scale roll and pitch together onto the tilt limit (bisection)
+            lo, hi = 0.0, 1.0
+            for _ in range(40):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if _tilt(roll * mid, pitch * mid) <= c.max_tilt_cmd_rad else (lo, mid)
+            r, pi = roll * lo, pitch * lo
         reason = "track" if (t, r, pi) == (thrust, roll, pitch) else "clipped"
         a_safe, changed = self.safety.filter_accel(s, self.ctl.implied_accel(s, r, pi, t),
                                                    tilt_cmd_rad=c.max_tilt_cmd_rad)
