@@ -18,8 +18,8 @@ to setpoints instead of rotor commands:
    the filtered acceleration).
 
 Setpoint kinds (SI units, radians): ``position`` (x, y, z, yaw), ``velocity`` (vx, vy, vz world, yaw rate),
-``full_state`` (x, y, z, vx, vy, vz, yaw), ``attitude`` (roll, pitch, yaw rate, collective thrust N), ``stop``,
-``none``.
+``full_state`` (x, y, z, vx, vy, vz, yaw), ``attitude`` (roll, pitch, yaw rate, collective thrust N), ``hover``
+(vx, vy in the body's heading frame, yaw rate, height), ``stop``, ``none``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from robot_rl.controllers.quad_control import QuadControlConfig, QuadController,
 from robot_rl.controllers.quad_safety import QuadSafetyConfig, QuadSafetyFilter
 from robot_rl.controllers.watchdog import QuadMode, QuadWatchdog, QuadWatchdogConfig
 
-COMMAND_SIZES = {"position": 4, "velocity": 4, "full_state": 7, "attitude": 4}
+COMMAND_SIZES = {"position": 4, "velocity": 4, "full_state": 7, "attitude": 4, "hover": 4}
 
 
 @dataclass(frozen=True)
@@ -132,10 +132,25 @@ class QuadSetpointGuard:
             vel = self._velocity(s, v[3:6])
             reason = "clipped" if sp.reason == "clipped" or not np.allclose(vel, v[3:6]) else "track"
             return Setpoint("full_state", sp.values[:3] + tuple(vel) + sp.values[3:], reason)
+        if self.kind == "hover":  # heading-frame velocity: bounded in the world frame, rotated back
+            yaw = yaw_of(s.rot)
+            c, si = math.cos(yaw), math.sin(yaw)
+            want = np.array([c * v[0] - si * v[1], si * v[0] + c * v[1], 0.0])
+            vel = self._velocity(s, want)
+            z = self._position((s.pos[0], s.pos[1], v[3]), None, "track")
+            reason = "track" if np.allclose(vel, want) and z.reason == "track" else "clipped"
+            return Setpoint("hover", (c * vel[0] + si * vel[1], -si * vel[0] + c * vel[1], float(v[2]), z.values[2]),
+                            reason)
         if self.kind == "velocity":
             vel = self._velocity(s, v[:3])
             return Setpoint("velocity", tuple(vel) + (float(v[3]),), "track" if np.allclose(vel, v[:3]) else "clipped")
         return self._attitude(s, *(float(x) for x in v))
+
+    def clip_target(self, xyz) -> tuple[float, float, float]:
+        """A high-level target (takeoff height, go_to goal) inside the fence by the return margin (the floor: 0)."""
+        m = self.cfg.safety.return_margin_m
+        lo, hi = self.safety.lo + m, self.safety.hi - m
+        return tuple(float(v) for v in np.clip(np.asarray(xyz, float), [lo[0], lo[1], 0.0], hi))
 
     def _position(self, pos, yaw, reason: str) -> Setpoint:
         c = self.cfg.safety

@@ -211,15 +211,9 @@ class Crazyflie:
         """A policy action in the quad's ``attitude`` convention."""
         self.command("attitude", attitude_from_action(checked_action(action), io, self.p))
 
-    def _fence_target(self, xyz) -> tuple[float, float, float]:
-        g = self.guard
-        m = g.cfg.safety.return_margin_m
-        lo, hi = g.safety.lo + m, g.safety.hi - m
-        return tuple(float(v) for v in np.clip(np.asarray(xyz, float), [lo[0], lo[1], 0.0], hi))
-
     def takeoff(self, height_m: float | None = None, duration_s: float | None = None, group_mask=None) -> float:
         """High-level takeoff (the height clipped into the fence); forgets any streamed command and landing."""
-        h = self._fence_target((0.0, 0.0, self.cfg.takeoff_height_m if height_m is None else height_m))[2]
+        h = self.guard.clip_target((0.0, 0.0, self.cfg.takeoff_height_m if height_m is None else height_m))[2]
         self.guard.reset()
         self._hl("takeoff", h, None, True, self.cfg.takeoff_duration_s if duration_s is None else duration_s,
                  group_mask=group_mask)
@@ -237,7 +231,7 @@ class Crazyflie:
             if st is None:
                 raise CrazyflieError("go_to relative: no state yet")
             x, y, z = np.asarray([x, y, z], float) + st[0].pos
-        target = self._fence_target((x, y, z))
+        target = self.guard.clip_target((x, y, z))
         self.guard.reset()
         self._cflib().high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
                                                  group_mask=self._mask(group_mask))
@@ -328,6 +322,8 @@ class Crazyflie:
             half = 0.5 * v[6]
             c.send_full_state_setpoint(v[:3], v[3:6], (0.0, 0.0, 0.0), (0.0, 0.0, math.sin(half), math.cos(half)),
                                        0.0, 0.0, 0.0)
+        elif sp.kind == "hover":  # the firmware's hover yaw rate is clockwise-positive (Crazyswarm2 negates it too)
+            c.send_hover_setpoint(v[0], v[1], -math.degrees(v[2]), v[3])
         elif sp.kind == "attitude":
             if not self._unlocked:  # the firmware ignores legacy setpoints until one with zero thrust
                 c.send_setpoint(0.0, 0.0, 0.0, 0)

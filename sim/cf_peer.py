@@ -285,7 +285,7 @@ class CfPeer:
             elif kind == 8:
                 self.v.on_setpoint("velocity", [a, b, c, math.radians(d)])
             else:
-                self.v.on_setpoint("hover", [a, b, math.radians(c), d])
+                self.v.on_setpoint("hover", [a, b, -math.radians(c), d])  # clockwise-positive yaw rate
         elif kind == 6:
             f = struct.unpack("<hhhhhhhhhIhhh", pl[1:33] if len(pl) >= 33 else pl[1:] + bytes(33 - len(pl)))
             qx, qy, qz, qw = quat_decompress(f[9])
