@@ -37,6 +37,8 @@ NODES = [
     "teleop_node = robot_rl.drivers.teleop_node:main",
     "franka_node = robot_rl.drivers.franka_node:main",
     "camera_node = robot_rl.drivers.camera_node:main",
+    "crazyflie_node = robot_rl.drivers.crazyflie_node:main",
+    "quad_twin_node = robot_rl.sim.quad_twin_node:main",
 ]
 
 LAYERS = ("contract", "controllers", "sim", "drivers", "calibration")  # top-level folders -> robot_rl.<folder>

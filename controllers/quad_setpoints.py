@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robot_rl.contract.quad import QuadParams, QuadState
+from robot_rl.contract.params import param
+from robot_rl.contract.quad import CF2X, QuadParams, QuadState
 from robot_rl.contract.rotations import mat_to_euler_zyx
 from robot_rl.controllers.quad_control import QuadControlConfig, QuadController, tilt_of, yaw_of
 from robot_rl.controllers.quad_safety import QuadSafetyConfig, QuadSafetyFilter
@@ -56,6 +57,29 @@ class QuadGuardConfig:
 
 def _tilt(roll: float, pitch: float) -> float:
     return math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
+
+
+@dataclass(frozen=True)
+class QuadLinkConfig:
+    """What a quadrotor link (the Crazyflie driver, the twin standing in for it) and its ROS node share."""
+
+    command_hz: float = param(100.0, gt=0.0, le=500.0, doc="guard + setpoint rate")
+    full_thrust_n: float = param(4 * CF2X.max_thrust_per_rotor_n, gt=0.0,
+                                 doc="collective thrust of a legacy thrust command of 65535")
+    takeoff_height_m: float = param(0.5, gt=0.0, doc="default takeoff height")
+    takeoff_duration_s: float = param(2.0, gt=0.0)
+    land_duration_s: float = param(2.0, gt=0.0)
+    group_mask: int = param(0, ge=0, le=255, doc="high-level commander group (0: none; commands for group 0 reach all)")
+    world_frame: str = param("world", doc="frame of odom / pose and of stamped commands (empty accepted)")
+    max_future_stamp_s: float = param(0.5, gt=0.0, doc="a command stamped further ahead is refused")
+    guard: QuadGuardConfig = field(default_factory=QuadGuardConfig)
+
+
+@dataclass
+class LinkEvent:
+    t_s: float
+    kind: str  # connected | lost | reconnected | failed
+    text: str
 
 
 class QuadSetpointGuard:

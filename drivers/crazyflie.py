@@ -22,14 +22,14 @@ import collections
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from robot_rl.contract.params import param
 from robot_rl.contract.quad import CF2X, QuadParams, QuadState, QuadTaskIO, attitude_from_action, checked_action
-from robot_rl.controllers.quad_setpoints import QuadGuardConfig, QuadSetpointGuard, Setpoint
+from robot_rl.controllers.quad_setpoints import LinkEvent, QuadLinkConfig, QuadSetpointGuard, Setpoint
 
 POSE_VARS = ("stateEstimate.x", "stateEstimate.y", "stateEstimate.z",
              "stateEstimate.vx", "stateEstimate.vy", "stateEstimate.vz")
@@ -43,29 +43,14 @@ class CrazyflieError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class CrazyflieConfig:
+class CrazyflieConfig(QuadLinkConfig):
     uri: str = param("radio://0/80/2M/E7E7E7E7E7", doc="cflib link URI (udp://127.0.0.1:<port> for the peer)")
     log_period_ms: int = param(10, ge=10, le=2550, doc="state log blocks' period (10 ms = 100 Hz)")
     battery_period_ms: int = param(100, ge=10, le=2550, doc="battery / supervisor log block period")
-    command_hz: float = param(100.0, gt=0.0, le=500.0, doc="guard + setpoint rate")
     connect_timeout_s: float = param(10.0, gt=0.0, doc="link setup (TOCs, parameters) must finish within this")
-    link_timeout_s: float = param(0.3, gt=0.0, doc="no log packet for this long: the link is lost")
+    link_timeout_s: float = param(0.5, gt=0.0, doc="no log packet for this long: the link is lost")
     reconnect_period_s: float = param(0.5, gt=0.0, doc="pause between reconnection attempts")
-    full_thrust_n: float = param(4 * CF2X.max_thrust_per_rotor_n, gt=0.0,
-                                 doc="collective thrust of a legacy thrust command of 65535")
-    takeoff_height_m: float = param(0.5, gt=0.0, doc="default takeoff height")
-    takeoff_duration_s: float = param(2.0, gt=0.0)
-    land_duration_s: float = param(2.0, gt=0.0)
-    group_mask: int = param(0, ge=0, le=255, doc="high-level commander group mask (0: all)")
     arm_on_connect: bool = param(True, doc="send the supervisor's arming request once connected")
-    guard: QuadGuardConfig = field(default_factory=QuadGuardConfig)
-
-
-@dataclass
-class LinkEvent:
-    t_s: float
-    kind: str  # connected | lost | reconnected | failed
-    text: str
 
 
 class Crazyflie:
@@ -267,13 +252,19 @@ class Crazyflie:
             raise CrazyflieError(f"no link to {self.cfg.uri} ({self.link})")
         return cf
 
+    @property
+    def flying(self) -> bool:
+        """The supervisor's "is flying" bit (from the battery / supervisor log block)."""
+        return bool(self.supervisor_info & (1 << 4))
+
     def status(self) -> dict:
         st = self.state()
         last = self.guard.last
         return {"link": self.link, "uri": self.cfg.uri, "battery_v": self.battery_v,
                 "supervisor_info": self.supervisor_info, "estop": self.guard.estopped,
                 "watchdog": self.guard.watchdog.mode.value, "setpoint": last.kind, "reason": last.reason,
-                "state_age_s": None if st is None else time.monotonic() - st[1], "states": self.state_count}
+                "state_age_s": None if st is None else time.monotonic() - st[1], "states": self.state_count,
+                "flying": self.flying}
 
     # ---- the guard loop ----------------------------------------------------------------------------------------
     def _loop(self) -> None:

@@ -36,7 +36,7 @@ BITS = {"can_be_armed": 0, "is_armed": 1, "auto_armed": 2, "can_fly": 3, "is_fly
 
 @dataclass(frozen=True)
 class CfVehicleConfig:
-    dt_s: float = 0.002  # physics and controller step (500 Hz, the firmware's attitude loop rate)
+    dt_s: float = 0.005  # physics and controller step: 200 Hz, as the quad env's fast loop (the firmware runs 500 Hz)
     wdt_stabilize_s: float = 0.5  # firmware COMMANDER_WDT_TIMEOUT_STABILIZE
     wdt_shutdown_s: float = 2.0  # firmware COMMANDER_WDT_TIMEOUT_SHUTDOWN
     require_arming: bool = False  # a brushed Crazyflie 2.x auto-arms; a brushless one must be armed

@@ -56,3 +56,13 @@ def wait_for(pred, timeout_s: float, period_s: float = 0.02):
             return v
         time.sleep(period_s)
     return None
+
+
+def skip_if_overloaded(max_load_per_core: float = 2.0) -> None:
+    """A rate check (>= 100 Hz across processes) says nothing on a host whose run queue is several times its cores:
+    skip it there, saying the load (it runs, and can fail, everywhere else)."""
+    import pytest
+
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load / cores > max_load_per_core:
+        pytest.skip(f"host overloaded (load {load:.1f} on {cores} cores): a 100 Hz rate is not measurable here")
