@@ -65,6 +65,7 @@ class Crazyflie:
         self.on_state, self.on_event = on_state, on_event
         self.events: collections.deque[LinkEvent] = collections.deque(maxlen=100)
         self._lock = threading.RLock()
+        self._guard_lock = threading.Lock()  # the guard loop and command() both tick the guard and send
         self._cf = None
         self.link = "disconnected"
         self._state: QuadState | None = None
@@ -189,8 +190,13 @@ class Crazyflie:
 
     # ---- commands -------------------------------------------------------------------------------------------
     def command(self, kind: str, values) -> None:
-        """Stream a setpoint (through the guard; ValueError for an unknown kind or size)."""
-        self.guard.set_command(time.monotonic(), kind, values)
+        """Stream a setpoint: through the guard and sent at once (ValueError for an unknown kind or size); the guard
+        loop repeats it every ``1 / command_hz`` s and acts when commands stop."""
+        now = time.monotonic()
+        with self._guard_lock:
+            self.guard.set_command(now, kind, values)
+            if self.link == "connected" and self._state is not None:
+                self._send(self.guard.tick(now, self._state))
 
     def act(self, action, io: QuadTaskIO) -> None:
         """A policy action in the quad's ``attitude`` convention."""
@@ -280,7 +286,8 @@ class Crazyflie:
                 if now - t > self.cfg.link_timeout_s:
                     self._lost(f"no state for {now - t:.2f} s")
                     continue
-                self._send(self.guard.tick(now, s))
+                with self._guard_lock:
+                    self._send(self.guard.tick(now, s))
             elif self.link == "lost":
                 self._reconnect()
                 next_t = time.monotonic()

@@ -48,6 +48,7 @@ LOG_VARS = (  # (group, name, type id) -- the firmware's names and units (angles
     ("gyro", "x", 7), ("gyro", "y", 7), ("gyro", "z", 7),
     ("pm", "vbat", 7), ("pm", "batteryLevel", 1), ("pm", "state", 4), ("supervisor", "info", 2),
     *[("motor", f"m{i}", 2) for i in range(1, 5)],
+    ("ctrltarget", "x", 7), ("ctrltarget", "y", 7), ("ctrltarget", "z", 7),  # the position set point being flown
 )
 # params: (group, name, type byte (cflib's ParamTocElement: 0x08 uint8, 0x06 float; | 0x40 read-only), default)
 PARAMS = (
@@ -108,7 +109,9 @@ class CfPeer:
             ready, _, _ = select.select([self.sock], [], [], timeout)
             while ready:
                 data, addr = self.sock.recvfrom(64)
-                self.client = addr  # answer the latest client (a reconnect comes from a new port)
+                if addr != self.client:  # a new client (a reconnect comes from a new port): its own log blocks
+                    self.blocks.clear()
+                self.client = addr  # answer the latest client
                 self.handle(data)
                 ready, _, _ = select.select([self.sock], [], [], 0.0)
             now = time.monotonic()
@@ -245,7 +248,8 @@ class CfPeer:
         gyro = np.degrees(s.angvel_body)
         vals = [*s.pos, *s.linvel, q[1], q[2], q[3], q[0], *rpy, *gyro, v.battery_v,
                 int(round(100 * (v.battery_v - v.cfg.battery_empty_v) / (v.cfg.battery_full_v - v.cfg.battery_empty_v))),
-                3 if v.battery_v < 3.2 else 0, v.bitfield(), *[int((c + 1) * 32767.5) for c in v.rotor_cmd]]
+                3 if v.battery_v < 3.2 else 0, v.bitfield(), *[int((c + 1) * 32767.5) for c in v.rotor_cmd],
+                *v.target_pos]
         return dict(enumerate(vals))
 
     def _send_logs(self, now: float) -> None:

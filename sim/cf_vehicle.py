@@ -67,6 +67,7 @@ class CfVehicle:
         self._hl: tuple | None = None  # (t0, duration, p0, p1, yaw, landing) of a trajectory, or hold
         self._hl_finished = False
         self._yaw_sp = 0.0
+        self.target_pos = np.zeros(3)  # the position set point flown last (firmware log group ctrltarget)
 
     # ---- inputs (from CRTP) -------------------------------------------------------------------------------------
     def on_setpoint(self, kind: str, values) -> None:
@@ -170,8 +171,10 @@ class CfVehicle:
                 return np.full(4, -1.0)
             return self.ctl.attitude(s, v[0], v[1], v[2], v[3])
         if kind == "position":
+            self.target_pos = v[:3].copy()
             return self.ctl.position(s, v[:3], None, v[3])
         if kind == "full_state":
+            self.target_pos = v[:3].copy()
             return self.ctl.position(s, v[:3], v[3:6], v[6])
         if kind == "hover":  # body-frame velocity, height
             c, si = math.cos(yaw), math.sin(yaw)
@@ -189,6 +192,7 @@ class CfVehicle:
         blend = tau ** 3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)  # minimum jerk
         rate = 30.0 * tau ** 2 * (1.0 - tau) ** 2 / dur if dur > 0 else 0.0
         pos, vel = p0 + (p1 - p0) * blend, (p1 - p0) * rate
+        self.target_pos = pos
         if tau >= 1.0:
             self._hl_finished = True
             if landing and s.pos[2] <= self.cfg.landed_height_m:

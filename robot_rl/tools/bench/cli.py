@@ -18,6 +18,7 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.quad_twin",
     "robot_rl.tools.bench.quad_hover",
     "robot_rl.tools.bench.faults",
+    "robot_rl.tools.bench.cf_loop",
 )
 
 
