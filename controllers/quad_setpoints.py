@@ -143,8 +143,9 @@ class QuadSetpointGuard:
         if sp is not None:  # HOVER / LAND
             return self._position(sp, yaw_of(s.rot), "watchdog")
         v = self.values
-        if not np.isfinite(v).all() or tilt_of(s.rot) > self.cfg.safety.max_tilt_rad:
-            reason = "hover_nan" if not np.isfinite(v).all() else "tilt"
+        finite = all(math.isfinite(x) for x in v)
+        if not finite or tilt_of(s.rot) > self.cfg.safety.max_tilt_rad:
+            reason = "hover_nan" if not finite else "tilt"
             if self._hold is None:
                 self._hold = s.pos.copy()
             return self._position(self._hold, yaw_of(s.rot), reason)
@@ -167,7 +168,8 @@ class QuadSetpointGuard:
                             reason)
         if self.kind == "velocity":
             vel = self._velocity(s, v[:3])
-            return Setpoint("velocity", tuple(vel) + (float(v[3]),), "track" if np.allclose(vel, v[:3]) else "clipped")
+            same = all(abs(a - b) <= 1e-9 for a, b in zip(vel, v[:3]))
+            return Setpoint("velocity", tuple(float(x) for x in vel) + (float(v[3]),), "track" if same else "clipped")
         return self._attitude(s, *(float(x) for x in v))
 
     def clip_target(self, xyz) -> tuple[float, float, float]:
@@ -177,14 +179,15 @@ class QuadSetpointGuard:
         return tuple(float(v) for v in np.clip(np.asarray(xyz, float), [lo[0], lo[1], 0.0], hi))
 
     def _position(self, pos, yaw, reason: str) -> Setpoint:
-        c = self.cfg.safety
-        lo, hi = self.safety.lo + c.return_margin_m, self.safety.hi - c.return_margin_m
-        clipped = np.clip(np.asarray(pos, dtype=float), lo, hi)
+        m = self.cfg.safety.return_margin_m
+        # plain floats: three numbers, and this runs on every command (numpy's per-call cost dominated it)
+        clipped = [min(max(float(p), float(lo) + m), float(hi) - m) for p, lo, hi in zip(pos, self.safety.lo,
+                                                                                       self.safety.hi)]
         if reason == "watchdog":  # the landing ramp goes below the fence floor
-            clipped[2] = min(float(pos[2]), hi[2])
-        elif not np.allclose(clipped, pos):
+            clipped[2] = min(float(pos[2]), float(self.safety.hi[2]) - m)
+        elif any(c != float(p) for c, p in zip(clipped, pos)):
             reason = "clipped"
-        return Setpoint("position", tuple(float(x) for x in clipped) + (0.0 if yaw is None else float(yaw),), reason)
+        return Setpoint("position", (*clipped, 0.0 if yaw is None else float(yaw)), reason)
 
     def _velocity(self, s: QuadState, vel) -> np.ndarray:
         """Each axis's speed toward a face within the fence speed bound, then the norm within max_speed. The vehicle

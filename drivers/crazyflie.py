@@ -66,6 +66,7 @@ class Crazyflie:
         self.events: collections.deque[LinkEvent] = collections.deque(maxlen=100)
         self._lock = threading.RLock()
         self._guard_lock = threading.Lock()  # the guard loop and command() both tick the guard and send
+        self._last_send_t = -math.inf
         self._cf = None
         self.link = "disconnected"
         self._state: QuadState | None = None
@@ -287,7 +288,8 @@ class Crazyflie:
                     self._lost(f"no state for {now - t:.2f} s")
                     continue
                 with self._guard_lock:
-                    self._send(self.guard.tick(now, s))
+                    if now - self._last_send_t >= 0.9 * period:  # a command sent it just now: no repeat yet
+                        self._send(self.guard.tick(now, s))
             elif self.link == "lost":
                 self._reconnect()
                 next_t = time.monotonic()
@@ -329,3 +331,4 @@ class Crazyflie:
             thrust = int(round(min(max(v[3] / self.cfg.full_thrust_n, 0.0), 1.0) * 65535))
             c.send_setpoint(math.degrees(v[0]), math.degrees(v[1]), math.degrees(v[2]), thrust)
         self.sent[sp.kind] += 1
+        self._last_send_t = time.monotonic()

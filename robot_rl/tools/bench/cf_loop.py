@@ -3,7 +3,8 @@
 protocol peer (``robot_rl.sim.cf_peer``, a separate process), side by side in one run (``ratio_vs_bare`` = our
 loop rate / bare loop rate; goal >= 0.95).
 
-One cycle: send a position setpoint whose x alternates between two values, then wait until a log block reports the
+Both read the same state log blocks (position / velocity, attitude / rates at 100 Hz, battery at 10 Hz): the bare
+loop stores them, the driver builds its state from them. One cycle: send a position setpoint whose x alternates between two values, then wait until a log block reports the
 vehicle flying that set point (``ctrltarget.x``, every 10 ms): the round trip. The loop rate is cycles per second.
 Both loops hover first (high-level takeoff) and alternate ``repeats`` times; medians are reported."""
 from __future__ import annotations
@@ -57,7 +58,21 @@ def _bare(uri: str, n: int) -> tuple[list[float], float]:
     from cflib.crazyflie.syncCrazyflie import SyncCrazyflie
 
     cflib.crtp.init_drivers()
+    from cflib.crazyflie.log import LogConfig
+
+    from robot_rl.drivers.crazyflie import ATT_VARS, BAT_VARS, POSE_VARS, RATE_VARS
+
     with SyncCrazyflie(uri, cf=Crazyflie(rw_cache=None)) as scf:
+        state = {}
+        for name, period, variables in (("pose", 10, [(v, "float") for v in POSE_VARS]),
+                                        ("att", 10, [(v, "float") for v in ATT_VARS] + [(v, "FP16") for v in RATE_VARS]),
+                                        ("battery", 100, list(BAT_VARS))):  # the same state the driver reads
+            lc = LogConfig(name, period)
+            for v, t in variables:
+                lc.add_variable(v, t)
+            scf.cf.log.add_config(lc)
+            lc.data_received_cb.add_callback(lambda ts, d, lc: state.update(d))
+            lc.start()
         watch = _TargetWatch()
         watch.add_to(scf.cf)
         scf.cf.high_level_commander.takeoff(0.5, 1.0)
