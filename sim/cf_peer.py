@@ -90,6 +90,7 @@ class CfPeer:
         self.sock.bind((host, port))
         self.uri = f"udp://{host}:{self.sock.getsockname()[1]}"
         self.client = None
+        self._retired: set = set()  # earlier clients: a reconnecting cflib opens a new socket, never the old one
         self.params = {f"{g}.{n}": d for g, n, _, d in PARAMS}
         self.blocks: dict[int, dict] = {}
         self.unknown = 0
@@ -109,9 +110,14 @@ class CfPeer:
             ready, _, _ = select.select([self.sock], [], [], timeout)
             while ready:
                 data, addr = self.sock.recvfrom(64)
+                if addr in self._retired:  # buffered datagrams of a client that has since reconnected
+                    ready, _, _ = select.select([self.sock], [], [], 0.0)
+                    continue
                 if addr != self.client:  # a new client (a reconnect comes from a new port): its own log blocks
+                    if self.client is not None:
+                        self._retired.add(self.client)
                     self.blocks.clear()
-                self.client = addr  # answer the latest client
+                    self.client = addr  # answer the latest client
                 self.handle(data)
                 ready, _, _ = select.select([self.sock], [], [], 0.0)
             now = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -42,8 +43,13 @@ def test_real_quads_launch_flies_two_crazyflies_under_two_namespaces_from_all_se
         def call(typ, name, **kw):
             cli = node.create_client(typ, name)
             assert cli.wait_for_service(timeout_sec=10.0), name
+            time.sleep(2.0)  # a broadcast reaches the servers this new client has matched by then
             assert wait_for(cli.call_async(typ.Request(**kw)).done, 10.0), name
 
+        # one request reaches every server of /all/takeoff the client has matched: both nodes must serve it
+        assert wait_for(lambda: all(any(n == "/all/takeoff" for n, _ in
+                                        node.get_service_names_and_types_by_node("crazyflie", f"/{ns}"))
+                                    for ns in ("cf1", "cf2")), 10.0)
         call(Takeoff, "/all/takeoff", group_mask=0, height=0.5, duration=Duration(sec=1))
         assert wait_for(lambda: abs(z["cf1"] - 0.5) < 0.05 and abs(z["cf2"] - 0.5) < 0.05, 6.0), z
         call(Land, "/all/land", group_mask=0, height=0.0, duration=Duration(sec=1))
