@@ -206,13 +206,15 @@ class Crazyflie:
     def takeoff(self, height_m: float | None = None, duration_s: float | None = None, group_mask=None) -> float:
         """High-level takeoff (the height clipped into the fence); forgets any streamed command and landing."""
         h = self.guard.clip_target((0.0, 0.0, self.cfg.takeoff_height_m if height_m is None else height_m))[2]
-        self.guard.reset()
+        with self._guard_lock:  # not between the guard loop's tick and its send
+            self.guard.reset()
         self._hl("takeoff", h, None, True, self.cfg.takeoff_duration_s if duration_s is None else duration_s,
                  group_mask=group_mask)
         return h
 
     def land(self, height_m: float = 0.0, duration_s: float | None = None, group_mask=None) -> None:
-        self.guard.reset()
+        with self._guard_lock:  # not between the guard loop's tick and its send
+            self.guard.reset()
         self._hl("land", height_m, None, True, self.cfg.land_duration_s if duration_s is None else duration_s,
                  group_mask=group_mask)
 
@@ -224,7 +226,8 @@ class Crazyflie:
                 raise CrazyflieError("go_to relative: no state yet")
             x, y, z = np.asarray([x, y, z], float) + st[0].pos
         target = self.guard.clip_target((x, y, z))
-        self.guard.reset()
+        with self._guard_lock:  # not between the guard loop's tick and its send
+            self.guard.reset()
         self._cflib().high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
                                                  group_mask=self._mask(group_mask))
         return target
@@ -239,7 +242,8 @@ class Crazyflie:
 
     def notify_setpoints_stop(self, remain_valid_ms: int = 0) -> None:
         """Stop streaming and hand control to the high-level commander (which holds the current position)."""
-        self.guard.reset()
+        with self._guard_lock:  # not between the guard loop's tick and its send
+            self.guard.reset()
         self._cflib().commander.send_notify_setpoint_stop(int(remain_valid_ms))
 
     def emergency(self) -> None:
