@@ -20,7 +20,8 @@ EXTRAS = {
     "ros": ROS_WHEELS + ["mcap>=1.1", "rosbags>=0.10"],  # + MCAP recording with ROS 2 (CDR) encoding
     "torch": ["torch>=2.2", "tensorboard>=2.10"],
     # pylibfranka pinned: its network protocol version must match the robot's (and franky-sim's) firmware
-    "hardware": ["pylibfranka==0.21.3", "pyrealsense2>=2.54", "opencv-python-headless>=4.10,<5"],
+    # cflib: the official Crazyflie client (its UDP link reaches the CRTP protocol peer, sim/cf_peer.py, in tests)
+    "hardware": ["pylibfranka==0.21.3", "pyrealsense2>=2.54", "opencv-python-headless>=4.10,<5", "cflib==0.1.34"],
     "teleop": ["pygame>=2.1"],  # SpaceMouse: pip install pyspacemouse (needs hidapi)
     "bench": ["stable-baselines3>=2.3"],  # the SAC baseline measured side by side
     # franky-sim: the libfranka-protocol MuJoCo server the driver tests run against (ships fr3.xml)
@@ -36,6 +37,8 @@ NODES = [
     "teleop_node = robot_rl.drivers.teleop_node:main",
     "franka_node = robot_rl.drivers.franka_node:main",
     "camera_node = robot_rl.drivers.camera_node:main",
+    "crazyflie_node = robot_rl.drivers.crazyflie_node:main",
+    "quad_twin_node = robot_rl.sim.quad_twin_node:main",
 ]
 
 LAYERS = ("contract", "controllers", "sim", "drivers", "calibration")  # top-level folders -> robot_rl.<folder>

@@ -105,10 +105,40 @@ RL = {
 }
 
 
+# ---- the quadrotor (Crazyswarm2's names and types, per robot namespace, default ``cf``): the Crazyflie node and the
+# quad twin node publish / serve these. QoS as Crazyswarm2's (reliable, depth 10; a best-effort reader matches too).
+CF = "crazyflie_interfaces"
+QUAD = {
+    "cmd_vel_legacy": Endpoint("cmd_vel_legacy", "geometry_msgs/msg/Twist", COMMAND,
+                               "roll linear.y deg, pitch -linear.x deg, yaw rate angular.z deg/s, thrust linear.z "
+                               "0..60000"),
+    "cmd_position": Endpoint("cmd_position", f"{CF}/msg/Position", COMMAND, "x, y, z m, yaw deg"),
+    "cmd_velocity_world": Endpoint("cmd_velocity_world", f"{CF}/msg/VelocityWorld", COMMAND, "m/s, yaw rate deg/s"),
+    "cmd_full_state": Endpoint("cmd_full_state", f"{CF}/msg/FullState", COMMAND, "pose, twist (m/s), acc"),
+    "cmd_hover": Endpoint("cmd_hover", f"{CF}/msg/Hover", COMMAND, "vx, vy m/s (heading frame), yaw rate rad/s, z m"),
+    "odom": Endpoint("odom", "nav_msgs/msg/Odometry", COMMAND, ">= 100 Hz; twist: world velocity, body rates"),
+    "pose": Endpoint("pose", "geometry_msgs/msg/PoseStamped", COMMAND, ">= 100 Hz"),
+    "estop": Endpoint("estop", "std_msgs/msg/Bool", SAFETY, "motors off, latched; accepted from any publisher QoS"),
+    "driver_status": Endpoint("driver_status", "std_msgs/msg/String", LATCHED1,
+                              "link (lost / reconnected), guard, battery, JSON"),
+    "emergency": Endpoint("emergency", "std_srvs/srv/Empty", None, "motors off, latched"),
+    "arm": Endpoint("arm", f"{CF}/srv/Arm", None, "supervisor arming"),
+    "takeoff": Endpoint("takeoff", f"{CF}/srv/Takeoff", None, "high-level commander; height clipped into the fence"),
+    "land": Endpoint("land", f"{CF}/srv/Land", None, "high-level commander"),
+    "go_to": Endpoint("go_to", f"{CF}/srv/GoTo", None, "high-level commander; yaw rad; goal clipped into the fence"),
+    "notify_setpoints_stop": Endpoint("notify_setpoints_stop", f"{CF}/srv/NotifySetpointsStop", None,
+                                      "streaming ends: the high-level commander holds"),
+}
+# broadcast to every robot: ``all/<service>`` is resolved next to the robot namespaces (a node in /cf1 serves
+# /all/takeoff; in /swarm/cf1, /swarm/all/takeoff), as Crazyswarm2's; every robot's node serves it
+QUAD_ALL = {f"all_{k}": Endpoint(f"all/{k}", QUAD[k].type, None, f"every robot: {k}")
+            for k in ("emergency", "arm", "takeoff", "land", "go_to", "notify_setpoints_stop")}
+
+
 def all_endpoints(cameras: tuple[str, ...] = ("<name>",)) -> dict[str, Endpoint]:
     """Every endpoint of the contract keyed by its name (the design doc's table is checked against this)."""
     out = {}
-    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, RL] + [camera(c) for c in cameras]
+    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
     for g in groups:
         for e in g.values():
             out[e.name] = e

@@ -155,7 +155,7 @@ def test_param_refuses_a_mutable_sequence_default():
 # ---- topics --------------------------------------------------------------------------------------------------
 def _groups():
     return {"ARM": T.ARM, "ARM_DRIVER": T.ARM_DRIVER, "TWIN": T.TWIN, "TELEOP": T.TELEOP, "RL": T.RL,
-            "camera(front)": T.camera("front")}
+            "QUAD": T.QUAD, "QUAD_ALL": T.QUAD_ALL, "camera(front)": T.camera("front")}
 
 
 def test_every_contract_name_is_relative_and_a_valid_ros_name():

@@ -52,7 +52,8 @@ def declared_parameters(module_file: str) -> set[str]:
         if fname in ("declare_parameter", "p") and n.args and isinstance(n.args[0], ast.Constant) \
                 and isinstance(n.args[0].value, str):
             names.add(n.args[0].value)
-        if fname == "declare_config" and len(n.args) >= 2 and isinstance(n.args[1], ast.Name):
+        # declare_config(self, Cls); the quadrotor nodes hand their config class to QuadContractNode(name, Cls, ...)
+        if fname in ("declare_config", "QuadContractNode") and len(n.args) >= 2 and isinstance(n.args[1], ast.Name):
             names |= {ff.name for ff in flat_fields(getattr(module, n.args[1].id))}
     return names
 

@@ -15,9 +15,10 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.interventions",
     "robot_rl.tools.bench.latency",
     "robot_rl.tools.bench.dense_vs_sb3",
-    "robot_rl.tools.bench.faults",
     "robot_rl.tools.bench.quad_twin",
     "robot_rl.tools.bench.quad_hover",
+    "robot_rl.tools.bench.faults",
+    "robot_rl.tools.bench.cf_loop",
 )
 
 
