@@ -73,6 +73,9 @@ class Campaign:
     def start(self) -> None:
         from robot_rl.tools.launch_runner import REPO_ROOT, LaunchRunner, LineBuffer, NodeSpec, parse_launch
 
+        # rclpy before pyrealsense2 (the recording below): the other order segfaults at interpreter exit
+        from robot_rl.tools.fault_probe_node import start_probe
+
         self.out.mkdir(parents=True, exist_ok=True)
         nodes, _ = parse_launch(REPO_ROOT / "launch" / "sim_train.yaml",
                                 {"out_dir": str(self.learner_dir), "eval_every": "0", "spool_dir": str(self.spool_dir)})
@@ -85,8 +88,6 @@ class Campaign:
         self.lines = LineBuffer()
         self.runner = LaunchRunner(nodes, env=self.env, out=self.lines, shutdown_timeout_s=10.0)
         self.runner.start()
-        from robot_rl.tools.fault_probe_node import start_probe
-
         self.probe, self._stop_probe = start_probe()
         self._wait(lambda: (s := self.stats()) and s["updates"] > 0 and s["online_transitions"] >= 50, "training")
         self._wait(lambda: self._mode() == 1, "the twin tracking the actor's targets")

@@ -56,14 +56,5 @@ def add_parser(sub) -> None:
     p.add_argument("--only", default="", help="comma-separated fault names (default: all; a wrong name lists them)")
     p.add_argument("--out", default="", help="keep the run's folder (learner, spool, logs) here")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=lambda a: _exit_now(emit(run(a), a.json)))
+    p.set_defaults(func=lambda a: emit(run(a), a.json))
 
-
-def _exit_now(code: int) -> int:
-    """Exit at once once the figures are out: the interpreter's teardown after a campaign (DDS threads of the probe,
-    the launch runner's pipe readers) has died with SIGSEGV here; every node is stopped and the probe is gone."""
-    import os
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
