@@ -91,9 +91,12 @@ def topic_names(node, endpoints: dict[str, Endpoint], prefix: str = "") -> dict[
     return out
 
 
-def subscribe_safety(node, msg_type, name: str, callback, profiles: tuple[Qos, ...]):
-    """One subscription per profile, so that a publisher of any reliability and durability is heard."""
-    return [node.create_subscription(msg_type, name, callback, qos(q)) for q in profiles]
+def subscribe_safety(node, msg_type, name: str, callback, profiles: tuple[Qos, ...], callback_group=None):
+    """One subscription per profile, so that a publisher of any reliability and durability is heard. On a
+    multi-threaded executor give them their own ``callback_group``: in the node's default group a busy timer
+    (a 200 Hz state publisher) can starve them."""
+    return [node.create_subscription(msg_type, name, callback, qos(q), callback_group=callback_group)
+            for q in profiles]
 
 
 def stamp_s(stamp) -> float:

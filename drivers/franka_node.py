@@ -130,7 +130,8 @@ class FrankaNode(Node):
         self.create_subscription(PoseStamped, names["target_pose"], self._on_target, rn.qos(T.ARM["target_pose"].qos))
         self.create_subscription(Float64, names["gripper_command"], self._on_gripper,
                                  rn.qos(T.ARM["gripper_command"].qos))
-        rn.subscribe_safety(self, Bool, names["estop"], self._on_estop, T.SAFETY)
+        # its own group: in the default one the 200 Hz state timer starved it under load (e-stops went unheard)
+        rn.subscribe_safety(self, Bool, names["estop"], self._on_estop, T.SAFETY, MutuallyExclusiveCallbackGroup())
         slow = MutuallyExclusiveCallbackGroup()  # blocking service calls must not stall the publishers
         self.create_service(Trigger, names["reset"], self._on_reset, callback_group=slow)
         self.create_service(Trigger, names["recover"], self._on_recover, callback_group=slow)
