@@ -87,8 +87,9 @@ class QuadController:
         self._max_rate = np.asarray(p.max_body_rate_rad_per_s, dtype=float)
 
     # ---- outer loops -----------------------------------------------------------------------------------------
-    def accel_for(self, s: QuadState, pos_sp, vel_sp=None) -> np.ndarray:
-        """Desired acceleration (world, without gravity) toward ``pos_sp`` (and feed-forward ``vel_sp``)."""
+    def accel_for(self, s: QuadState, pos_sp, vel_sp=None, acc_sp=None) -> np.ndarray:
+        """Desired acceleration (world, without gravity) toward ``pos_sp`` (and feed-forward ``vel_sp`` m/s,
+        ``acc_sp`` m/s^2: a planned trajectory's, as the firmware's high-level commander hands its controller)."""
         v_des = self._kp * (np.asarray(pos_sp, float) - s.pos)
         n = float(np.linalg.norm(v_des))
         if n > self.cfg.max_speed_cmd_m_per_s:
@@ -96,6 +97,8 @@ class QuadController:
         if vel_sp is not None:
             v_des = v_des + np.asarray(vel_sp, float)
         a = self._kv * (v_des - s.linvel)
+        if acc_sp is not None:
+            a = a + np.asarray(acc_sp, float)
         n = float(np.linalg.norm(a))
         return a * (self.cfg.max_accel_m_per_s2 / n) if n > self.cfg.max_accel_m_per_s2 else a
 
@@ -145,8 +148,8 @@ class QuadController:
             rate_sp[2] = self.cfg.yaw_gain_per_s * err
         return self.rotors_for(s, rot, thrust, rate_sp)
 
-    def position(self, s: QuadState, pos_sp, vel_sp=None, yaw_sp_rad: float | None = None) -> np.ndarray:
-        return self.from_accel(s, self.accel_for(s, pos_sp, vel_sp), yaw_sp_rad)
+    def position(self, s: QuadState, pos_sp, vel_sp=None, yaw_sp_rad: float | None = None, acc_sp=None) -> np.ndarray:
+        return self.from_accel(s, self.accel_for(s, pos_sp, vel_sp, acc_sp), yaw_sp_rad)
 
     def attitude(self, s: QuadState, roll_rad: float, pitch_rad: float, yaw_rate_rad_per_s: float,
                  thrust_n: float) -> np.ndarray:

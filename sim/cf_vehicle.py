@@ -190,15 +190,16 @@ class CfVehicle:
         t0, dur, p0, p1, yaw, landing = self._hl
         tau = min(1.0, (self.t_s - t0) / dur) if dur > 0 else 1.0
         blend = tau ** 3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)  # minimum jerk
-        rate = 30.0 * tau ** 2 * (1.0 - tau) ** 2 / dur if dur > 0 else 0.0
-        pos, vel = p0 + (p1 - p0) * blend, (p1 - p0) * rate
+        rate = 30.0 * tau ** 2 * (1.0 - tau) ** 2 / dur if tau < 1.0 else 0.0
+        curv = 60.0 * tau * (1.0 - tau) * (1.0 - 2.0 * tau) / dur ** 2 if tau < 1.0 else 0.0
+        pos, vel, acc = p0 + (p1 - p0) * blend, (p1 - p0) * rate, (p1 - p0) * curv
         self.target_pos = pos
         if tau >= 1.0:
             self._hl_finished = True
             if landing and s.pos[2] <= self.cfg.landed_height_m:
                 self._hl = None
                 return np.full(4, -1.0)
-        return self.ctl.position(s, pos, vel, yaw)
+        return self.ctl.position(s, pos, vel, yaw, acc_sp=acc)  # the plan's acceleration fed forward, as the firmware
 
     # ---- what the logs and the supervisor report ----------------------------------------------------------------
     def bitfield(self) -> int:

@@ -33,7 +33,7 @@ def test_real_quads_launch_flies_two_crazyflies_under_two_namespaces_from_all_se
     z = {}
     for ns in ("cf1", "cf2"):
         node.create_subscription(Odometry, f"/{ns}/odom", lambda m, ns=ns: z.__setitem__(ns, m.pose.pose.position.z), 10)
-    ex = rclpy.executors.MultiThreadedExecutor(context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
     runner.start()

@@ -50,7 +50,7 @@ class Client:
                                           lambda m, ns=ns: self.status[ns].append(json.loads(m.data)),
                                           QoSProfile(depth=1, durability=1))
         self.pub_pos = self.node.create_publisher(Position, f"{HW}/cmd_position", 10)
-        self.ex = rclpy.executors.MultiThreadedExecutor(context=self.ctx)
+        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         threading.Thread(target=self.ex.spin, daemon=True).start()
 
