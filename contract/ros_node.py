@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 
 import rclpy
 import rclpy.executors
@@ -200,6 +201,22 @@ def camera_info_msg(stamp, frame_id: str, width: int, height: int, fx: float, fy
     m.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     m.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return m
+
+
+def drain_subscription(sub, callback, most: int, budget_s: float) -> int:
+    """Take up to ``most`` queued messages of ``sub`` (for at most ``budget_s``) and hand each to ``callback``, as
+    the executor would; returns how many. The executor takes one message per subscription per wait cycle, so a
+    node with slow timers drains a backlog at one message per timer tick: a timer that calls this first takes the
+    whole queue. Call it only from the executor's thread (a callback of the same node)."""
+    n, t_end = 0, time.monotonic() + budget_s
+    while n < most and time.monotonic() < t_end:
+        with sub.handle:
+            got = sub.handle.take_message(sub.msg_type, sub.raw)
+        if got is None:
+            break
+        callback(got[0])
+        n += 1
+    return n
 
 
 def say_on_exit(node, message: str) -> None:

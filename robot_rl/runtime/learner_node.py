@@ -34,6 +34,10 @@ class LearnerNodeParams:
     # gap a backlog (a restarted learner, a loaded CPU) drains at one message per train tick and never catches up.
     train_gap_s: float = param(0.02, ge=0.0, doc="at least this long between train ticks for messages and acks [s]")
     torch_threads: int = param(1, ge=1, doc="torch CPU threads")
+    # Each train tick first takes every queued transitions message (the executor alone takes one per wait cycle:
+    # under CPU load a 10 Hz actor's stream then outruns a learner whose ticks take tens of ms, seen as a backlog of
+    # ~450 messages in `bench faults`); ingesting is ~1 ms a message, an update block tens of ms.
+    drain_budget_s: float = param(0.5, gt=0.0, doc="most time a train tick spends ingesting queued transitions [s]")
 
 
 class LearnerNode(rclpy.node.Node):
@@ -52,13 +56,14 @@ class LearnerNode(rclpy.node.Node):
         self.rejects = node_rejects(self)
         self.pub_w = self.create_publisher(UInt8MultiArray, names["weights"], rn.qos(RL["weights"].qos))
         self.pub_ack = self.create_publisher(UInt8MultiArray, names["acks"], rn.qos(RL["acks"].qos))
-        self.create_subscription(UInt8MultiArray, names["transitions"], self._on_transition,
-                                 rn.qos(RL["transitions"].qos))
+        self.sub_t = self.create_subscription(UInt8MultiArray, names["transitions"], self._on_transition,
+                                              rn.qos(RL["transitions"].qos))
         self.create_timer(0.02, self._train)
         self.create_timer(0.5, self._ack)
         self.create_timer(self.params.checkpoint_every_s, self._checkpoint)
         self._last_weights_at = -1
         self._trained_at = -float("inf")
+        self.drained = 0  # transitions messages taken by the train tick (not by the executor)
         self._publish_weights()
         for reason in self.core.skipped_checkpoints:
             self.get_logger().warning(f"damaged checkpoint passed over: {reason}")
@@ -76,7 +81,9 @@ class LearnerNode(rclpy.node.Node):
 
     def _train(self) -> None:
         if time.monotonic() - self._trained_at < self.params.train_gap_s:
-            return  # the executor serves the queued transitions and acks first
+            return  # the executor serves the acks first
+        self.drained += rn.drain_subscription(self.sub_t, self._on_transition, RL["transitions"].qos.depth,
+                                              self.params.drain_budget_s)
         self.core.train(self.params.updates_per_tick)
         self._trained_at = time.monotonic()
         if self.core.updates - self._last_weights_at >= self.params.weights_every_updates:
