@@ -33,7 +33,9 @@ def doc_rows() -> dict[str, tuple[str, str]]:
         if lines and "| topic | type | QoS |" in block:
             for l in lines:
                 cells = [c.strip() for c in l.strip().strip("|").split("|")]
-                rows[cells[0].strip("`")] = (cells[1], cells[2])
+                name = cells[0].strip("`")
+                assert name not in rows, f"DESIGN.md's topic table lists {name} twice"
+                rows[name] = (cells[1], cells[2])
     return rows
 
 
