@@ -228,12 +228,18 @@ class Crazyflie:
         target = self.guard.clip_target((x, y, z))
         with self._guard_lock:  # not between the guard loop's tick and its send
             self.guard.reset()
-        self._cflib().high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
+        cf = self._cflib()
+        cf.commander.send_notify_setpoint_stop(0)  # as _hl: the high-level commander must have control
+        cf.high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
                                                  group_mask=self._mask(group_mask))
         return target
 
     def _hl(self, what, height, yaw, use_current, duration_s, group_mask=None) -> None:
-        hl = self._cflib().high_level_commander
+        cf = self._cflib()
+        # streamed setpoints outrank the high-level commander until they stop for 2 s (firmware commander; cflib's
+        # close_link itself streams a last zero setpoint): hand control over first, or the takeoff / land is ignored
+        cf.commander.send_notify_setpoint_stop(0)
+        hl = cf.high_level_commander
         getattr(hl, what)(float(height), float(duration_s), group_mask=self._mask(group_mask),
                           yaw=None if use_current else yaw)
 

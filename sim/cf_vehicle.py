@@ -99,7 +99,11 @@ class CfVehicle:
         if cmd == "stop":
             self._hl, self._stream = None, ("stop", np.zeros(0))
             return
-        if not self.high_level_enabled or self._stream is not None and self._stream[0] != "stop":
+        # streamed setpoints outrank it until they stop for the commander's shutdown timeout (firmware commander.c
+        # drops the priority then: cflib's close_link ends on a zero legacy setpoint, and a later takeoff must fly)
+        streaming = self._stream is not None and self._stream[0] != "stop" and \
+            self.t_s - self._stream_t <= self.cfg.wdt_shutdown_s
+        if not self.high_level_enabled or streaming:
             return
         if not self.armed or self.locked:
             return

@@ -13,3 +13,4 @@ def test_cf_loop_bench_runs_both_loops_and_reports_ratio_vs_bare():
               "ours_loop_hz", "ratio_vs_bare"):
         assert out[k] > 0, (k, out)
     assert out["ours_rtt_p50_ms"] <= out["ours_rtt_p99_ms"]
+    assert out["bare_missed_cycles"] >= 0 and out["ours_missed_cycles"] >= 0
