@@ -63,7 +63,7 @@ def run_sb3(seed: int, steps: int, eval_episodes: int) -> dict:
 
 
 def run(seeds: int = 3, steps: int | None = None, eval_episodes: int = 50, threads: int = 1, sb3: bool = True,
-        overrides: dict | None = None) -> dict:
+        overrides: dict | None = None, first_seed: int = 0) -> dict:
     import torch
 
     from robot_rl.learning.config import TrainConfig, preset
@@ -71,7 +71,7 @@ def run(seeds: int = 3, steps: int | None = None, eval_episodes: int = 50, threa
     torch.set_num_threads(threads)
     steps = steps or preset(TrainConfig, "quad_hover").total_env_steps
     ours, theirs = [], []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         ours.append(run_ours(seed, steps, eval_episodes, overrides or {}))
         if sb3:
             theirs.append(run_sb3(seed, steps, eval_episodes))
@@ -100,13 +100,15 @@ def run(seeds: int = 3, steps: int | None = None, eval_episodes: int = 50, threa
 def _cmd(a) -> int:
     from robot_rl.tools.bench.cli import emit
 
-    return emit(run(a.seeds, a.steps, a.eval_episodes, a.threads, sb3=not a.no_sb3), a.json)
+    return emit(run(a.seeds, a.steps, a.eval_episodes, a.threads, sb3=not a.no_sb3, first_seed=a.first_seed), a.json)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("quad-hover", help="quad_hover from scratch: ours vs SB3 SAC at equal env steps (success, "
                                           "position RMS last 2 s, crash rate, time and steps to 95 %%)")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (one seed per "
+                                                              "process: run them side by side)")
     p.add_argument("--steps", type=int, default=None, help="env steps per run (default: the quad_hover preset's)")
     p.add_argument("--eval-episodes", type=int, default=50)
     p.add_argument("--threads", type=int, default=1)
