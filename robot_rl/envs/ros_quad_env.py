@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from robot_rl.contract import quad_tasks as rules
-from robot_rl.contract.params import param
+from robot_rl.contract.params import ParameterError, param
 from robot_rl.contract.quad import (ACTION_DIM, CF2X, QuadParams, action_from_velocity, attitude_from_action,
                                     checked_action)
 from robot_rl.contract.rotations import quat_to_mat
@@ -87,9 +87,10 @@ class RosQuadEnv(gym.Env):
     def __init__(self, link: QuadLink, cfg: RosQuadEnvConfig = RosQuadEnvConfig(), params: QuadParams = CF2X,
                  seed: int = 0, clock=time.monotonic, sleep=time.sleep):
         self.link, self.cfg, self.p = link, cfg, params
-        self.task = rules.quad_task(cfg.task)  # KeyError for an unknown task
-        if self.task.n_gates:
-            raise ValueError(f"{cfg.task}: only hover tasks fly over ROS (gates are the twin env's state)")
+        if cfg.task not in rules.QUAD_TASK_CONFIGS or rules.QUAD_TASK_CONFIGS[cfg.task].n_gates:
+            hover = [k for k, t in rules.QUAD_TASK_CONFIGS.items() if not t.n_gates]
+            raise ParameterError(f"task: {cfg.task!r} does not fly over ROS (hover tasks only: {', '.join(hover)})")
+        self.task = rules.quad_task(cfg.task)
         self.io = self.task.io
         self.clock, self.sleep = clock, sleep
         self.period_s = 1.0 / self.io.policy_hz
