@@ -47,7 +47,10 @@ class ActorNode(rclpy.node.Node):
         super().__init__("actor")
         self.acfg = rn.declare_config(self, ActorConfig)
         np_ = rn.declare_config(self, ActorNodeParams)
-        ecfg = rn.declare_config(self, RosQuadEnvConfig if np_.robot == "quad" else RosEnvConfig)
+        if np_.robot == "quad":
+            ecfg = rn.declare_config(self, RosQuadEnvConfig)
+        else:
+            ecfg = rn.declare_config(self, RosEnvConfig)
         names = rn.topic_names(self, RL)
         import torch
 
