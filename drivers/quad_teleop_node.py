@@ -31,7 +31,7 @@ KEYS = ("cmd_velocity_world", "estop", "emergency", "takeoff", "land", "notify_s
 
 @dataclass(frozen=True)
 class QuadTeleopNodeParams:
-    mode: str = param("actor", choices=("actor", "direct"), doc="takeover through the actor, or straight to the vehicle")
+    mode: str = param("actor", choices=("actor", "direct"), doc="takeover through the actor, or to the vehicle")
     max_speed_m_per_s: float = param(0.5, gt=0.0, le=2.0, doc="direct mode: full stick velocity")
     max_yaw_rate_deg_per_s: float = param(90.0, gt=0.0, doc="direct mode: full stick yaw rate")
     takeoff_height_m: float = param(0.5, gt=0.0)
@@ -46,7 +46,8 @@ class QuadTeleopNode(rclpy.node.Node):
         self.teleop = QuadTeleop(rn.declare_config(self, QuadTeleopConfig))
         eps = {**T.GAMEPAD, **T.TELEOP, **{k: T.QUAD[k] for k in KEYS}}
         n = rn.topic_names(self, eps)
-        pub = lambda typ, k: self.create_publisher(typ, n[k], rn.qos(eps[k].qos if k != "estop" else T.SAFETY[1]))  # noqa: E731
+        qos = lambda k: rn.qos(T.SAFETY[1] if k == "estop" else eps[k].qos)  # noqa: E731  (estop: latched)
+        pub = lambda typ, k: self.create_publisher(typ, n[k], qos(k))  # noqa: E731
         self.pub_twist, self.pub_joy = pub(TwistStamped, "twist"), pub(Joy, "joy")
         self.pub_vel, self.pub_estop = pub(VelocityWorld, "cmd_velocity_world"), pub(Bool, "estop")
         self.cli = {k: self.create_client(t, n[k]) for k, t in (("emergency", Empty), ("takeoff", Takeoff),
