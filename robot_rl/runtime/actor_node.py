@@ -1,9 +1,10 @@
 """Actor node: :class:`robot_rl.runtime.actor_core.ActorCore` over ROS. Episodes run on the main thread against
 :class:`RosArmEnv` (``robot:=arm``, the default) or :class:`RosQuadEnv` (``robot:=quad``: a quadrotor over
 Crazyswarm2's contract, its parameters those of :class:`RosQuadEnvConfig`); a background executor receives
-weights (``rl/weights``, latched, chunked: only the policy is built from them), acks (``rl/acks``) and teleop, and the outbox is flushed to ``rl/transitions`` at 20 Hz.
-Optional per-episode MCAP recording (``record_dir``) and, in teleop mode, a prior buffer for the learner
-(``prior_out``). Parameters: the fields of :class:`ActorConfig`, :class:`RosEnvConfig` and
+weights (``rl/weights``, latched, chunked: only the policy is built from them), acks (``rl/acks``) and teleop,
+and the outbox is flushed to ``rl/transitions`` at 20 Hz. Optional per-episode MCAP recording (``record_dir``,
+the arm's topics) and, in teleop mode, a prior buffer for the learner (``prior_out``). Parameters: the fields of
+:class:`ActorConfig`, :class:`RosEnvConfig` (or :class:`RosQuadEnvConfig`) and
 :class:`ActorNodeParams` (checked; a bad value is one line and exit 2); topic names ``topics.<key>``."""
 from __future__ import annotations
 
