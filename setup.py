@@ -39,6 +39,7 @@ NODES = [
     "camera_node = robot_rl.drivers.camera_node:main",
     "crazyflie_node = robot_rl.drivers.crazyflie_node:main",
     "quad_twin_node = robot_rl.sim.quad_twin_node:main",
+    "quad_teleop_node = robot_rl.drivers.quad_teleop_node:main",
 ]
 
 LAYERS = ("contract", "controllers", "sim", "drivers", "calibration")  # top-level folders -> robot_rl.<folder>

@@ -206,3 +206,22 @@ def state_vector(pos_error, rot, linvel, angvel_body, history, features=()) -> n
                            np.asarray(linvel, float).reshape(3), np.asarray(angvel_body, float).reshape(3),
                            np.asarray(history, float).reshape(-1),
                            np.asarray(features, float).reshape(-1)]).astype(np.float32)
+
+
+def action_from_velocity(vel_cmd_m_per_s, yaw_rate_cmd_rad_per_s: float, linvel, rot, io: QuadTaskIO, p: QuadParams,
+                         gain_per_s: float = 2.0) -> np.ndarray:
+    """A velocity command (world, m/s; yaw rate rad/s) as an ``attitude`` action: the acceleration
+    ``gain_per_s * (v_cmd - v)`` plus gravity gives the thrust and, at the current heading, roll and pitch
+    (R = Rz(yaw) Ry(pitch) Rx(roll)). How a human's velocity teleop speaks the policy's convention, so a takeover
+    is recorded as the action that was flown."""
+    r = np.asarray(rot, float).reshape(3, 3)
+    f = gain_per_s * (np.asarray(vel_cmd_m_per_s, float) - np.asarray(linvel, float))
+    f[2] += p.gravity_m_per_s2
+    yaw = math.atan2(r[1, 0], r[0, 0])
+    c, s = math.cos(yaw), math.sin(yaw)
+    fx, fy = c * f[0] + s * f[1], -s * f[0] + c * f[1]  # in the heading frame
+    fz = max(float(f[2]), 1e-3)
+    pitch = math.atan2(fx, fz)
+    roll = math.atan2(-fy, math.hypot(fx, fz))
+    thrust = p.mass_kg * float(np.linalg.norm([fx, fy, fz]))
+    return action_from_attitude(roll, pitch, yaw_rate_cmd_rad_per_s, thrust, io, p)

@@ -92,6 +92,8 @@ TELEOP = {
     "twist": Endpoint("teleop/twist", "geometry_msgs/msg/TwistStamped", COMMAND, "6-DoF command"),
     "joy": Endpoint("teleop/joy", "sensor_msgs/msg/Joy", COMMAND, "buttons: takeover, gripper, success, fail"),
 }
+# the quadrotor teleop node's input: a gamepad as the ROS joy driver publishes it (axes, buttons)
+GAMEPAD = {"gamepad": Endpoint("joy", "sensor_msgs/msg/Joy", COMMAND, "a gamepad (joy driver): axes, buttons")}
 
 RL = {
     "transitions": Endpoint("rl/transitions", "std_msgs/msg/UInt8MultiArray", STREAM,
@@ -138,7 +140,7 @@ QUAD_ALL = {f"all_{k}": Endpoint(f"all/{k}", QUAD[k].type, None, f"every robot: 
 def all_endpoints(cameras: tuple[str, ...] = ("<name>",)) -> dict[str, Endpoint]:
     """Every endpoint of the contract keyed by its name (the design doc's table is checked against this)."""
     out = {}
-    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
+    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, GAMEPAD, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
     for g in groups:
         for e in g.values():
             out[e.name] = e

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from robot_rl.contract.quad import (ACTION_DIM, ACTION_MODES, CF2X, QuadParams, attitude_from_action,
-                                    checked_action, state_vector)
+from robot_rl.contract import quad_tasks as rules
+from robot_rl.contract.quad import ACTION_DIM, ACTION_MODES, CF2X, QuadParams, attitude_from_action, checked_action
 from robot_rl.controllers.quad_safety import QuadSafetyConfig
 from robot_rl.controllers.quad_stack import QuadFlightStack, QuadStackConfig
 from robot_rl.sim.quad_tasks import QuadRandomizationConfig, QuadTaskConfig, quad_task
 from robot_rl.sim.quad_twin import QuadTwin
-
-FENCE_EXIT_M = 0.05  # beyond the fence by this much: a fence exit (the task fails)
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,6 @@ class QuadEnv(gym.Env):
         t = self.task
         safety = QuadSafetyConfig(fence_min_m=t.fence_min_m, fence_max_m=t.fence_max_m)
         self.stack = QuadFlightStack(cfg.params, QuadStackConfig(safety=safety, safety_enabled=cfg.safety_enabled))
-        # leaving the fence by more than this, or touching the ground, ends the episode (a crash)
-        self._crash_lo = np.asarray(t.fence_min_m) - FENCE_EXIT_M
-        self._crash_hi = np.asarray(t.fence_max_m) + FENCE_EXIT_M
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (io.state_dim(),), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self.spec = gym.envs.registration.EnvSpec(f"robot_rl/{t.name}-v0", max_episode_steps=self.episode_steps)
@@ -138,16 +133,15 @@ class QuadEnv(gym.Env):
         done_gates = self.task.n_gates and self.gates_passed >= self.task.n_gates
         truncated = self.steps >= self.episode_steps and not crashed
         success = bool(done_gates and not crashed) if self.task.n_gates else \
-            bool(truncated and err < self.task.success_radius_m)
-        reward = 0.0 if crashed else self._reward(err, a, prev)
+            rules.hover_success(self.task, err, truncated, crashed)
+        reward = 0.0 if crashed else rules.step_reward(self.task, self.cfg.reward, err, self.state.linvel,
+                                                       self.state.angvel_body, a, prev)
         return self._obs(), reward, bool(crashed or done_gates), bool(truncated and not done_gates), \
             self._info(crashed, success)
 
     # ---- pieces ------------------------------------------------------------------------------------------------
-    def _in_bounds(self) -> bool:
-        p = self.state.pos
-        return bool(np.isfinite(p).all() and (p >= self._crash_lo).all() and (p <= self._crash_hi).all()
-                    and p[2] > 0.0)
+    def _in_bounds(self) -> bool:  # leaving the fence (by FENCE_EXIT_M) or touching the ground: a crash
+        return not rules.crashed(self.task, self.state.pos)
 
     def _check_gate(self, p0, p1) -> None:
         if self.gates_passed >= len(self.gates):
@@ -159,17 +153,6 @@ class QuadEnv(gym.Env):
             if np.linalg.norm(x - c) <= self.task.gate_radius_m:
                 self.gates_passed += 1
 
-    def _reward(self, err: float, a, prev) -> float:
-        t = self.task
-        if self.cfg.reward == "sparse":
-            return float(err < t.success_radius_m)
-        s = self.state
-        da = np.where(np.isfinite(a), a, 0.0) - prev
-        cost = (t.pos_weight_per_m * err + t.vel_weight_s_per_m * float(np.linalg.norm(s.linvel)) +
-                t.rate_weight_s_per_rad * float(np.linalg.norm(s.angvel_body)) +
-                t.action_change_weight * float(np.linalg.norm(da)))
-        return 1.0 / (1.0 + cost)
-
     def _features(self) -> np.ndarray:
         if not self.task.n_gates:
             return np.zeros(0)
@@ -178,8 +161,8 @@ class QuadEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         s = self.state
-        hist = list(self._history)[-self.task.io.action_history:] if self.task.io.action_history else []
-        return state_vector(s.pos - self.target, s.rot, s.linvel, s.angvel_body, hist, self._features())
+        return rules.observation(self.task, s.pos, s.rot, s.linvel, s.angvel_body, self.target, self._history,
+                                 self._features())
 
     def _info(self, crashed: bool, success: bool = False) -> dict:
         return {"success": success, "crashed": crashed,

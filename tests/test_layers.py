@@ -19,7 +19,8 @@ LAYERS = {"robot_rl": "robot_rl", "contract": "robot_rl.contract", "controllers"
           "sim": "robot_rl.sim", "drivers": "robot_rl.drivers", "calibration": "robot_rl.calibration"}
 MAX_LINES = 400
 # the rclpy helpers that nodes share (DESIGN.md); everything else importing rclpy must be a *_node.py
-RCLPY_HELPERS = {"robot_rl.contract.ros_node", "robot_rl.contract.quad_ros_node", "robot_rl.runtime.ros_adapter"}
+RCLPY_HELPERS = {"robot_rl.contract.ros_node", "robot_rl.contract.quad_ros_node", "robot_rl.runtime.ros_adapter",
+                 "robot_rl.runtime.quad_adapter"}
 # the doctor probes whether rclpy works on this machine (in a subprocess-safe try), it is not core code
 RCLPY_PROBES = {"robot_rl.tools.doctor"}
 

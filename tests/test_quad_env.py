@@ -1,6 +1,5 @@
 """The quadrotor tasks as env sources (robot_rl/envs/quad_source.py, sim/quad_env.py): layout, conventions,
 initial states, randomisation, the scripted expert in both engines, and a smoke training run."""
-import dataclasses
 import math
 
 import numpy as np
@@ -127,15 +126,13 @@ def test_crash_ends_the_episode_without_reward_and_counts_as_failure():
 
 
 def test_dense_reward_peaks_at_the_target_and_sparse_reward_is_success_radius():
-    env = QuadEnv("quad_hover")
-    env.reset(seed=0)
-    env.state = dataclasses.replace(env.state, pos=np.asarray(env.task.target_m, float), linvel=np.zeros(3),
-                                    angvel_body=np.zeros(3))
-    near = env._reward(0.0, np.zeros(4), np.zeros(4))
-    far = env._reward(0.5, np.zeros(4), np.zeros(4))
+    from robot_rl.contract.quad_tasks import step_reward
+
+    t, z3, z4 = quad_task("quad_hover"), np.zeros(3), np.zeros(4)
+    near = step_reward(t, "dense", 0.0, z3, z3, z4, z4)
+    far = step_reward(t, "dense", 0.5, z3, z3, z4, z4)
     assert near == pytest.approx(1.0) and 0.0 < far < near
-    sparse = QuadEnv("quad_hover", reward="sparse")
-    assert sparse._reward(0.05, np.zeros(4), np.zeros(4)) == 1.0 and sparse._reward(0.2, np.zeros(4), np.zeros(4)) == 0.0
+    assert step_reward(t, "sparse", 0.05, z3, z3, z4, z4) == 1.0 and step_reward(t, "sparse", 0.2, z3, z3, z4, z4) == 0.0
 
 
 def test_training_smoke_run_on_quad_hover_writes_curve_and_summary(tmp_path):

@@ -5,7 +5,8 @@ is imported only when an env is made.
 Names: ``<task>`` (MuJoCo, attitude set points through the controller: the default), ``<task>_pybullet`` (the
 PyBullet twin) and ``<task>_rotors`` (direct normalised rotor commands, Learning-to-Fly style). ``make_env``
 options: ``reward`` (dense | sparse), ``engine``, ``action_mode`` and any :class:`robot_rl.sim.quad_env.QuadEnvConfig`
-field (e.g. ``randomization``); cameras are refused (the quad twins render none).
+field (e.g. ``randomization``); cameras are refused (the quad twins render none) and ``image_size_px`` (the ROS
+learner passes it for every task) is ignored.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ VARIANTS = {"": {}, "_pybullet": {"engine": "pybullet"}, "_rotors": {"action_mod
 def _register() -> None:
     for task in QUAD_TASK_NAMES:
         for suffix, fixed in VARIANTS.items():
-            def make_env(task=task, fixed=fixed, cameras=(), reward="dense", **options):
+            def make_env(task=task, fixed=fixed, cameras=(), reward="dense", image_size_px=None, **options):
                 if cameras:
                     raise EnvSourceError(f"{task}: the quadrotor twins have no cameras (asked for {tuple(cameras)})")
                 from robot_rl.sim.quad_env import QuadEnv

@@ -1,7 +1,7 @@
-"""The actor behind ``actor_node``: runs episodes on any env with the TwinArmEnv convention (normally
-:class:`robot_rl.envs.ros_env.RosArmEnv`), merges the human through the :class:`InterventionMux`, numbers and
-queues transitions in an :class:`Outbox`, and swaps in new weights at a fixed step cadence (also
-mid-episode). With no weights yet it explores uniformly; with no learner it keeps acting on its last weights.
+"""The actor behind ``actor_node``: runs episodes on any env of the learner's conventions (normally
+:class:`robot_rl.envs.ros_env.RosArmEnv`, or :class:`robot_rl.envs.ros_quad_env.RosQuadEnv` for a quadrotor),
+merges the human through the :class:`InterventionMux`, numbers and queues transitions in an :class:`Outbox`, and
+swaps in new weights at a fixed step cadence (also mid-episode). With no weights yet it explores uniformly; with no learner it keeps acting on its last weights.
 No rclpy here."""
 from __future__ import annotations
 
@@ -81,8 +81,9 @@ class ActorCore:
             self.weight_loads += 1
 
     def policy_action(self, obs) -> np.ndarray:
-        if self.cfg.mode == "teleop":
-            return np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
+        if self.cfg.mode == "teleop":  # no human input: hold still (the env's own idea of it, else the arm's)
+            hold = getattr(self.env, "hold_action", None)
+            return hold() if hold is not None else np.array([0, 0, 0, 0, 0, 0, -1], np.float32)
         if self.policy is None:
             n = self.env.action_space.shape[0] if getattr(self.env, "action_space", None) is not None else 7
             return self.rng.uniform(-1.0, 1.0, n).astype(np.float32)

@@ -1,8 +1,10 @@
 """Actor node: :class:`robot_rl.runtime.actor_core.ActorCore` over ROS. Episodes run on the main thread against
-:class:`RosArmEnv`; a background executor receives weights (``rl/weights``, latched, chunked: only the policy is
-built from them), acks (``rl/acks``) and teleop, and the outbox is flushed to ``rl/transitions`` at 20 Hz.
-Optional per-episode MCAP recording (``record_dir``) and, in teleop mode, a prior buffer for the learner
-(``prior_out``). Parameters: the fields of :class:`ActorConfig`, :class:`RosEnvConfig` and
+:class:`RosArmEnv` (``robot:=arm``, the default) or :class:`RosQuadEnv` (``robot:=quad``: a quadrotor over
+Crazyswarm2's contract, its parameters those of :class:`RosQuadEnvConfig`); a background executor receives
+weights (``rl/weights``, latched, chunked: only the policy is built from them), acks (``rl/acks``) and teleop,
+and the outbox is flushed to ``rl/transitions`` at 20 Hz. Optional per-episode MCAP recording (``record_dir``,
+the arm's topics) and, in teleop mode, a prior buffer for the learner (``prior_out``). Parameters: the fields of
+:class:`ActorConfig`, :class:`RosEnvConfig` (or :class:`RosQuadEnvConfig`) and
 :class:`ActorNodeParams` (checked; a bad value is one line and exit 2); topic names ``topics.<key>``."""
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ from robot_rl.contract import ros_node as rn
 from robot_rl.contract.params import param
 from robot_rl.contract.topics import RL
 from robot_rl.envs.ros_env import ObservationTimeout, ResetRefused, RosArmEnv, RosEnvConfig
+from robot_rl.envs.ros_quad_env import RosQuadEnv, RosQuadEnvConfig
 from robot_rl.runtime import ros_adapter as ra
 from robot_rl.runtime.actor_core import ActorConfig, ActorCore
 from robot_rl.runtime.delivery import Outbox
-from robot_rl.runtime.intervention import InterventionMux
+from robot_rl.runtime.intervention import InterventionMux, QuadInterventionMux
 from robot_rl.runtime.wire import Reassembler, WireError, chunk_payload, decode_ack, encode_transitions
 
 
 @dataclass(frozen=True)
 class ActorNodeParams:
+    robot: str = param("arm", choices=("arm", "quad"), doc="arm contract (RosArmEnv) or quadrotor (RosQuadEnv)")
     torch_threads: int = param(1, ge=1, doc="policy inference threads (one leaves the cores to DDS / the twin)")
     max_episodes: int = param(0, ge=0, doc="stop after this many episodes (0: forever)")
     record_dir: str = param("", doc="per-episode MCAP recordings into this folder (empty: none)")
@@ -43,22 +47,33 @@ class ActorNode(rclpy.node.Node):
     def __init__(self):
         super().__init__("actor")
         self.acfg = rn.declare_config(self, ActorConfig)
-        ecfg = rn.declare_config(self, RosEnvConfig)
         np_ = rn.declare_config(self, ActorNodeParams)
+        if np_.robot == "quad":
+            ecfg = rn.declare_config(self, RosQuadEnvConfig)
+        else:
+            ecfg = rn.declare_config(self, RosEnvConfig)
         names = rn.topic_names(self, RL)
         import torch
 
         torch.set_num_threads(np_.torch_threads)
         self.max_episodes, self.record_dir, self.prior_out = np_.max_episodes, np_.record_dir, np_.prior_out
         self.lock = threading.Lock()
-        self.mux = InterventionMux(timeout_s=np_.teleop_timeout_s)
         self.outbox = Outbox(self.acfg.actor_id, spool=self._spool(np_.spool_dir, ecfg), on_renumber=self._renumbered)
         if self.outbox.spool is not None:
             sp = self.outbox.spool
             self.get_logger().info(f"spool {sp.folder}: {self.outbox.unpersisted} undelivered transitions to re-send"
                                    + (f" ({sp.torn_frames} cut short by the last exit, dropped)" if sp.torn_frames else ""))
-        self.link = ra.RosArmLink(self, ecfg.cameras, image_size_px=ecfg.image_size_px)
-        self.env = RosArmEnv(self.link, ecfg)
+        if np_.robot == "quad":
+            from robot_rl.runtime.quad_adapter import RosQuadLink
+
+            self.link = RosQuadLink(self)
+            self.link.service_timeout_s = ecfg.service_timeout_s
+            self.env = RosQuadEnv(self.link, ecfg, seed=self.acfg.seed)
+            self.mux = QuadInterventionMux(self.env.human_action, timeout_s=np_.teleop_timeout_s)
+        else:
+            self.link = ra.RosArmLink(self, ecfg.cameras, image_size_px=ecfg.image_size_px)
+            self.env = RosArmEnv(self.link, ecfg)
+            self.mux = InterventionMux(timeout_s=np_.teleop_timeout_s)
         self.core = ActorCore(self.env, self.acfg, self.mux, self.outbox, self.lock)
         ra.TeleopListener(self, self.mux, self.lock)
         self.reasm = Reassembler()
@@ -79,8 +94,8 @@ class ActorNode(rclpy.node.Node):
         self.pub_lat = pub(Float64MultiArray, "latency")
         self.env.on_action_sent = self._action_sent
         self.recorder = None
-        if self.record_dir:
-            self.recorder = ra.EpisodeRecorderHook(self, self.record_dir, ecfg.cameras)
+        if self.record_dir:  # the arm contract's topics (a quad recording would need its own topic set)
+            self.recorder = ra.EpisodeRecorderHook(self, self.record_dir, getattr(ecfg, "cameras", ()))
         self.core.on_episode_end = self._episode_end
         self.core.on_episode_start = self._episode_start
 
@@ -91,8 +106,8 @@ class ActorNode(rclpy.node.Node):
 
         from robot_rl.runtime.spool import Spool
 
-        ident = {"actor_id": self.acfg.actor_id, "task": ecfg.task, "cameras": list(ecfg.cameras),
-                 "image_size_px": ecfg.image_size_px}
+        ident = {"actor_id": self.acfg.actor_id, "task": ecfg.task, "cameras": list(getattr(ecfg, "cameras", ())),
+                 "image_size_px": getattr(ecfg, "image_size_px", 0)}
         spool = Spool(Path(spool_dir) / self.acfg.actor_id, ident)
         if spool.moved_aside is not None:
             self.get_logger().warning(f"spool of another configuration moved aside to {spool.moved_aside}")
@@ -152,7 +167,7 @@ class ActorNode(rclpy.node.Node):
     def _action_sent(self, image_stamps: dict, sent) -> None:
         if sent is None or not image_stamps:
             return
-        cams = self.env.cfg.cameras
+        cams = getattr(self.env.cfg, "cameras", ())
         self.pub_lat.publish(Float64MultiArray(data=[float(sent), float(self.core.weights_version),
                                                      *(float(image_stamps[c]) for c in cams)]))
 

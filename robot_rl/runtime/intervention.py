@@ -87,6 +87,27 @@ class InterventionMux:
         self.buttons = []  # _prev_buttons stays: a button held across the reset is not a new press
 
 
+class QuadInterventionMux(InterventionMux):
+    """The quadrotor's takeover: the same inputs and buttons (no gripper), the twist read as a velocity command
+    (``teleop/twist`` linear = world velocity, angular.z = yaw rate, normalised) and turned into the env's own
+    action by ``to_action(twist6)`` (:meth:`robot_rl.envs.ros_quad_env.RosQuadEnv.human_action`), so a takeover is
+    recorded as the action that was flown."""
+
+    def __init__(self, to_action, timeout_s: float = 0.3, deadband: float = 0.05):
+        super().__init__(timeout_s, deadband)
+        self.to_action = to_action
+
+    def decide(self, policy_action: np.ndarray, now_s: float) -> MuxDecision:
+        human = self.human_active(now_s)
+        started = human and not self._was_human
+        self._was_human = human
+        label, self._pending_label = self._pending_label, None
+        if not human:
+            return MuxDecision(np.asarray(policy_action, np.float32), False, False, label)
+        twist = self.twist if now_s - self.twist_t <= self.timeout_s else np.zeros(6)
+        return MuxDecision(np.asarray(self.to_action(twist), np.float32), True, started, label)
+
+
 # ---- in-process takeovers (the trainer and the benches; the ROS actor uses the mux above) --------------------
 class ExpertTakeover:
     """Scripted interventions: with probability ``prob_per_step`` per policy step the expert (``make_expert()``,
