@@ -77,6 +77,7 @@ class Crazyflie:
         self.battery_v, self.supervisor_info = math.nan, 0
         self.sent = collections.Counter()  # setpoints sent, by kind
         self._unlocked = False  # the legacy thrust lock is released once per connection
+        self._streaming = False  # the last setpoint sent was a streamed one (not stop): its end must be notified
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost_at: float | None = None
@@ -230,6 +231,7 @@ class Crazyflie:
             self.guard.reset()
         cf = self._cflib()
         cf.commander.send_notify_setpoint_stop(0)  # as _hl: the high-level commander must have control
+        self._streaming = False
         cf.high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
                                                  group_mask=self._mask(group_mask))
         return target
@@ -239,6 +241,7 @@ class Crazyflie:
         # streamed setpoints outrank the high-level commander until they stop for 2 s (firmware commander; cflib's
         # close_link itself streams a last zero setpoint): hand control over first, or the takeoff / land is ignored
         cf.commander.send_notify_setpoint_stop(0)
+        self._streaming = False
         hl = cf.high_level_commander
         getattr(hl, what)(float(height), float(duration_s), group_mask=self._mask(group_mask),
                           yaw=None if use_current else yaw)
@@ -251,6 +254,7 @@ class Crazyflie:
         with self._guard_lock:  # not between the guard loop's tick and its send
             self.guard.reset()
         self._cflib().commander.send_notify_setpoint_stop(int(remain_valid_ms))
+        self._streaming = False
 
     def emergency(self) -> None:
         """Motors off now (supervisor emergency stop, then stop setpoints), latched until this object is remade."""
@@ -319,8 +323,17 @@ class Crazyflie:
 
     def _send(self, sp: Setpoint) -> None:
         cf = self._cf
-        if cf is None or sp.kind == "none":
+        if cf is None:
             return
+        if sp.kind == "none":
+            # a stream that ends (the guard's fence takeover over, say) hands over to the high-level commander,
+            # which holds: left alone, the firmware's watchdog levels the vehicle after 0.5 s and stops the motors
+            # after 2 s, in the air
+            if self._streaming:
+                cf.commander.send_notify_setpoint_stop(0)
+                self._streaming = False
+            return
+        self._streaming = sp.kind != "stop"
         c, v = cf.commander, sp.values
         if sp.kind == "stop":
             c.send_stop_setpoint()

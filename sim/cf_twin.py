@@ -48,6 +48,7 @@ class CfTwinLink:
         self._state: tuple[QuadState, float] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._streaming = False  # the guard's last setpoint was a streamed one (not none / stop)
 
     def connect(self) -> None:
         self._state = (self.vehicle.state(), time.monotonic())
@@ -90,7 +91,11 @@ class CfTwinLink:
 
     def _apply(self, sp: Setpoint) -> None:
         if sp.kind == "none":
+            if self._streaming:  # as the driver: a stream that ends hands over to the high-level commander (holds)
+                self.vehicle.notify_setpoints_stop()
+                self._streaming = False
             return
+        self._streaming = sp.kind != "stop"
         if sp.kind == "attitude" and self.vehicle._thrust_locked:  # as the driver: release the thrust lock first
             self.vehicle.on_setpoint("legacy", [0.0, 0.0, 0.0, 0.0])
         self.vehicle.on_setpoint(KINDS[sp.kind], sp.values)
@@ -126,12 +131,15 @@ class CfTwinLink:
     def _high_level(self, cmd: str, group_mask, **kw) -> None:
         with self._lock:
             self.guard.reset()
+            self.vehicle.notify_setpoints_stop()  # as the driver: hand the high-level commander control first
+            self._streaming = False
             self.vehicle.high_level(cmd, self.cfg.group_mask if group_mask is None else int(group_mask), **kw)
 
     def notify_setpoints_stop(self, remain_valid_ms: int = 0) -> None:
         with self._lock:
             self.guard.reset()
             self.vehicle.notify_setpoints_stop()
+            self._streaming = False
 
     def emergency(self) -> None:
         with self._lock:

@@ -87,7 +87,7 @@ class CfVehicle:
     def notify_setpoints_stop(self) -> None:
         """Hand control back to the high-level commander, which holds the current position."""
         self._stream = None
-        if self.flying:
+        if self.flying and self._hl is None:  # a high-level trajectory in flight goes on
             s = self.state()
             self._hl = (self.t_s, 0.0, s.pos.copy(), s.pos.copy(), yaw_of(s.rot), False)
 

@@ -119,6 +119,20 @@ def test_velocity_toward_the_fence_is_bounded_and_a_breach_flies_back_inside(fly
     assert back, drv.state()[0].pos
 
 
+def test_a_fence_takeover_that_ends_hands_back_to_the_high_level_commander_in_the_air(fly):
+    fence = QuadSafetyConfig(fence_min_m=(-0.5, -0.5, 0.05), fence_max_m=(0.5, 0.5, 1.5))
+    drv, _ = fly(guard=QuadGuardConfig(safety=fence))
+    take_off(drv, 0.5)
+    drv.go_to(0.35, 0.0, 0.5, 0.0, 1.0)  # high-level: nothing streamed
+    time.sleep(1.5)
+    drv._cf.param.set_value("sim.windX", 0.06)  # pushes it out: the guard streams it back
+    assert wait_for(lambda: drv.guard.last.reason == "fence", 8.0), (drv.guard.last, drv.state()[0].pos)
+    drv._cf.param.set_value("sim.windX", 0.0)
+    assert wait_for(lambda: drv.guard.last.kind == "none", 8.0), drv.guard.last  # back inside: streaming ends
+    time.sleep(3.0)  # past the firmware's 2 s stream timeout, which stops the motors of a vehicle left streaming
+    assert z_of(drv) > 0.3 and drv.flying, (z_of(drv), drv.status())
+
+
 def test_emergency_cuts_the_motors_and_stays_latched(fly):
     drv, _ = fly()
     take_off(drv, 0.5)

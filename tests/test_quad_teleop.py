@@ -136,10 +136,12 @@ def test_direct_mode_flies_the_held_stick_as_a_world_velocity():
         x0 = rig.pos()[0]
         axes = [0.0] * 6
         axes[C.axis_vx] = 1.0  # 0.5 m/s (max_speed_m_per_s)
+        n0 = len(rig.odom)
         rig.send(_button(C.button_takeover), axes, for_s=2.0)
         assert rig.pos()[0] - x0 > 0.3, rig.pos()
-        v = rig.odom[-1].twist.twist.linear
-        assert v.x == pytest.approx(0.5, abs=0.15) and abs(v.y) < 0.1
+        # the stick's speed is reached, then the fence's speed bound slows it near x = 1 m (it started near 0)
+        vs = [m.twist.twist.linear for m in rig.odom[n0:]]
+        assert max(v.x for v in vs) == pytest.approx(0.5, abs=0.1) and max(abs(v.y) for v in vs) < 0.1
         rig.send([0] * 8)  # released: notify_setpoints_stop, the high-level commander holds where it is
         time.sleep(1.5)
         held = rig.pos()
