@@ -65,6 +65,9 @@ ARM = {
 # driver-only (hardware): the Franka node's status (JSON)
 ARM_DRIVER = {
     "status": Endpoint("arm/status", "std_msgs/msg/String", LATCHED1, "driver state, JSON"),
+    # recorded for replays (calibration/arm_log.py): the law's torque and the filters' state at each state sample
+    "control": Endpoint("arm/control", "std_msgs/msg/Float64MultiArray", SENSOR,
+                        "[commanded torque x7 Nm, tank energy J, tank alpha, safety interventions]"),
 }
 # twin-only: privileged task signal and the twin's mode (for tests and dashboards)
 TWIN = {
