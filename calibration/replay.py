@@ -1,9 +1,11 @@
 """Replay a logged run in the twin and measure how far the twin is from the robot.
 
 The twin starts from the log's first joint state (positions and velocities), its null-space posture is the
-driver's (log metadata), and each logged target reaches the twin's law ``control_latency_s`` after its stamp (the
-same impedance law, safety and passivity filters the driver runs, ``controllers/``); gripper commands are applied
-at their log times. The twin is sampled at the log's joint-state stamps.
+driver's (log metadata), and each logged target reaches the twin's law at its stamp (the same impedance law, safety
+and passivity filters the driver runs, ``controllers/``); gripper commands are applied at their log times. The
+twin is sampled at the log's joint-state stamps minus ``control_latency_s`` (the robot responds that much later;
+linear between ticks, so the figures are continuous in the latency: a target delay is not, once the safety
+filter's slew limit saturates).
 
 Divergence (:func:`divergence`): per-joint RMS error, end-effector position RMSE, rotation error, the time until
 the end-effector error first exceeds a threshold, gripper width error, and the latency between robot and twin
@@ -66,29 +68,49 @@ def simulate(log: ArmLog, dyn: TwinDynamics = TwinDynamics(), cfg: ReplayConfig 
     import mujoco
 
     mujoco.mj_forward(twin.model, twin.data)
-    lat = dyn.control_latency_s
     for t, p, qw in zip(log.target_t_s, log.target_pos_m, log.target_quat_wxyz):
-        twin.queue_target(max(0.0, t) + lat, p, quat_to_mat(qw))
+        twin.queue_target(max(0.0, t), p, quat_to_mat(qw))
     cmds = [(t, c) for t, c in zip(log.gripper_cmd_t_s, log.gripper_cmd) if t > 0]
     n = len(log.t_s)
     out = Rollout(log.t_s.copy(), np.zeros((n, 7)), np.zeros((n, 7)), np.zeros((n, 3)), np.zeros((n, 3, 3)),
                   np.zeros(n), np.zeros((n, 7)))
     dt = twin.tick_dt_s
-    tick = 0
-    ci = 0
+    state = {"tick": 0, "ci": 0}
+
+    def advance_to(goal: int) -> None:
+        while state["tick"] < goal:
+            ci = state["ci"]
+            nxt = goal if ci >= len(cmds) else min(goal, max(state["tick"] + 1, int(round(cmds[ci][0] / dt))))
+            twin.step(nxt - state["tick"])
+            state["tick"] = nxt
+            while state["ci"] < len(cmds) and cmds[state["ci"]][0] <= nxt * dt + 0.5 * dt:
+                twin.set_gripper(cmds[state["ci"]][1])
+                state["ci"] += 1
+
+    def sample():
+        pos, rot = twin.ee_pose()
+        return twin.q.copy(), twin.dq.copy(), pos, rot, twin.gripper_width(), twin.last_tau.copy()
+
+    # the robot runs the twin's response dyn.control_latency_s late: sample the twin at t - latency, linear
+    # between its two neighbouring ticks (continuous in the latency, so the fit can take its gradient)
+    lat = dyn.control_latency_s
     for i, t in enumerate(log.t_s):
-        goal = int(round(t / dt))
-        while tick < goal:
-            nxt = goal if ci >= len(cmds) else min(goal, max(tick + 1, int(round(cmds[ci][0] / dt))))
-            twin.step(nxt - tick)
-            tick = nxt
-            while ci < len(cmds) and cmds[ci][0] <= tick * dt + 0.5 * dt:
-                twin.set_gripper(cmds[ci][1])
-                ci += 1
-        out.q_rad[i], out.dq_rad_per_s[i] = twin.q, twin.dq
-        out.ee_pos_m[i], out.ee_rot[i] = twin.ee_pose()
-        out.gripper_width_m[i] = twin.gripper_width()
-        out.tau_cmd_nm[i] = twin.last_tau
+        s_t = max(0.0, t - lat) / dt
+        k = int(np.floor(s_t))
+        advance_to(k)
+        a = sample()
+        w = s_t - k
+        if w > 1e-9:
+            advance_to(k + 1)
+            b = sample()
+        else:
+            b = a
+        out.q_rad[i] = a[0] + w * (b[0] - a[0])
+        out.dq_rad_per_s[i] = a[1] + w * (b[1] - a[1])
+        out.ee_pos_m[i] = a[2] + w * (b[2] - a[2])
+        out.ee_rot[i] = a[3] if w < 0.5 else b[3]
+        out.gripper_width_m[i] = a[4] + w * (b[4] - a[4])
+        out.tau_cmd_nm[i] = a[5] if w < 0.5 else b[5]
     return out
 
 
