@@ -30,7 +30,7 @@ def _sampler(arm, state_hz: float, stop: threading.Event, rows: list) -> None:
         time.sleep(max(0.0, nxt - time.monotonic()))
 
 
-def record_one(arm, excitation, state_hz: float = 100.0):
+def record_one(arm, excitation, state_hz: float = 100.0, resend_s: float = 0.05):
     """One run of ``excitation`` on a started :class:`FrankaArm`; returns the :class:`ArmLog`."""
     from robot_rl.calibration.arm_log import ArmLog
     from robot_rl.calibration.sysid import excitation_script
@@ -47,21 +47,32 @@ def record_one(arm, excitation, state_hz: float = 100.0):
     def robot_now() -> float:
         return arm.snapshot().robot_time_s
 
+    current = [None]
+
+    def wait_robot(t_until: float) -> None:
+        # franky-sim runs slower than wall time on a loaded host, and the driver's watchdog counts wall time: the
+        # current target is re-sent (same pose: the law sees no change) so that it never goes stale meanwhile
+        last = time.monotonic()
+        while robot_now() < t_until:
+            time.sleep(0.001)
+            if current[0] is not None and time.monotonic() - last > resend_s:
+                arm.set_target(*current[0])
+                last = time.monotonic()
+
     t0 = robot_now()
     sent, grip = [], []
     events = sorted([(t, 0, i) for i, (t, _, _) in enumerate(targets)] + [(t, 1, i) for i, (t, _) in enumerate(gripper)])
     for t, kind, i in events:  # paced on the robot's clock (franky-sim runs slower than wall time under load)
-        while robot_now() < t0 + t:
-            time.sleep(0.001)
+        wait_robot(t0 + t)
         now = robot_now()
         if kind == 0:
-            arm.set_target(targets[i][1], targets[i][2])
+            current[0] = (targets[i][1], targets[i][2])
+            arm.set_target(*current[0])
             sent.append((now, targets[i][1], targets[i][2]))
         else:
             arm.command_gripper(gripper[i][1])
             grip.append((now, gripper[i][1]))
-    while robot_now() < t0 + excitation.duration_s + 0.5:
-        time.sleep(0.005)
+    wait_robot(t0 + excitation.duration_s + 0.5)
     stop.set()
     th.join(2.0)
     if len(rows) < 20:
