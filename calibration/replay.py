@@ -49,6 +49,7 @@ class Rollout:
     ee_rot: np.ndarray  # (N, 3, 3)
     gripper_width_m: np.ndarray
     tau_cmd_nm: np.ndarray
+    tank_energy_j: np.ndarray  # the twin's energy tank (NaN without filters)
 
 
 def make_twin(dyn: TwinDynamics, cfg: ReplayConfig = ReplayConfig()) -> ArmTwin:
@@ -73,7 +74,7 @@ def simulate(log: ArmLog, dyn: TwinDynamics = TwinDynamics(), cfg: ReplayConfig 
     cmds = [(t, c) for t, c in zip(log.gripper_cmd_t_s, log.gripper_cmd) if t > 0]
     n = len(log.t_s)
     out = Rollout(log.t_s.copy(), np.zeros((n, 7)), np.zeros((n, 7)), np.zeros((n, 3)), np.zeros((n, 3, 3)),
-                  np.zeros(n), np.zeros((n, 7)))
+                  np.zeros(n), np.zeros((n, 7)), np.full(n, np.nan))
     dt = twin.tick_dt_s
     state = {"tick": 0, "ci": 0}
 
@@ -89,7 +90,8 @@ def simulate(log: ArmLog, dyn: TwinDynamics = TwinDynamics(), cfg: ReplayConfig 
 
     def sample():
         pos, rot = twin.ee_pose()
-        return twin.q.copy(), twin.dq.copy(), pos, rot, twin.gripper_width(), twin.last_tau.copy()
+        e = twin.filters.tank.energy_j if twin.filters is not None else np.nan
+        return twin.q.copy(), twin.dq.copy(), pos, rot, twin.gripper_width(), twin.last_tau.copy(), e
 
     # the robot runs the twin's response dyn.control_latency_s late: sample the twin at t - latency, linear
     # between its two neighbouring ticks (continuous in the latency, so the fit can take its gradient)
@@ -111,6 +113,7 @@ def simulate(log: ArmLog, dyn: TwinDynamics = TwinDynamics(), cfg: ReplayConfig 
         out.ee_rot[i] = a[3] if w < 0.5 else b[3]
         out.gripper_width_m[i] = a[4] + w * (b[4] - a[4])
         out.tau_cmd_nm[i] = a[5] if w < 0.5 else b[5]
+        out.tank_energy_j[i] = a[6] + w * (b[6] - a[6])
     return out
 
 
@@ -179,4 +182,10 @@ def divergence(log: ArmLog, roll: Rollout, cfg: ReplayConfig = ReplayConfig()) -
         out["gripper_width_rmse_m"] = float(np.sqrt(np.mean((roll.gripper_width_m - w_real) ** 2)))
     else:
         out["gripper_width_rmse_m"] = None
+    # the filters' telemetry side by side: an emptied tank (alpha -> 0) stops the spring, whatever the dynamics
+    real_e = log.control[:, 7] if len(log.control) else np.full(len(log.t_s), np.nan)
+    ok = np.isfinite(real_e) & np.isfinite(roll.tank_energy_j)
+    out["tank_energy_rmse_j"] = float(np.sqrt(np.mean((real_e[ok] - roll.tank_energy_j[ok]) ** 2))) if ok.any() else None
+    out["tank_energy_final_j"] = {"real": float(real_e[-1]) if np.isfinite(real_e[-1]) else None,
+                                  "twin": float(roll.tank_energy_j[-1])}
     return out
