@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.calibration.arm_log import read_arm_log, write_arm_log
+from robot_rl.calibration.arm_log import read_arm_log
+from robot_rl.tools.validate.log_writer import write_arm_log
 from robot_rl.calibration.replay import divergence, estimate_latency_s, simulate
 from robot_rl.calibration.sysid import ExcitationConfig, shadow_log
 from robot_rl.sim.twin_dynamics import TwinDynamics

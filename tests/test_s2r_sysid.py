@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from robot_rl.calibration.arm_log import write_arm_log
+from robot_rl.tools.validate.log_writer import write_arm_log
 from robot_rl.calibration.sysid import ExcitationConfig, FitConfig, fit_dynamics, shadow_log
 from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 from robot_rl.sim.panda_model import ArmModelConfig

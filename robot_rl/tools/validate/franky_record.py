@@ -97,7 +97,7 @@ def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(
     """Start franky-sim, connect the driver, and record one log per (kind, seed): ``<kind>_<seed>.mcap``."""
     from dataclasses import replace
 
-    from robot_rl.calibration.arm_log import write_arm_log
+    from robot_rl.tools.validate.log_writer import write_arm_log
     from robot_rl.calibration.sysid import KINDS, ExcitationConfig
     from robot_rl.drivers.franka import FrankaArm, FrankaArmConfig, ResetMotionConfig
     from robot_rl.drivers.franky_sim_peer import FrankySimServer
