@@ -1,7 +1,13 @@
 """Record replayable arm logs from franky-sim (a MuJoCo FR3 behind the libfranka protocol: the stand-in for the
 robot, whose model the twin never reads) through the real Franka driver (``drivers/franka.py``, its 1 kHz
 filtered impedance loop): the excitation scripts of ``calibration/sysid.py`` streamed at 10 Hz in wall time,
-the driver's state sampled at ``state_hz``, written in the arm-log MCAP format (``calibration/arm_log.py``)."""
+the driver's state sampled at ``state_hz``, written in the arm-log MCAP format (``calibration/arm_log.py``).
+
+Known: a ``gripper`` log shows the driver's loop stalled during each gripper move. pylibfranka's ``Gripper.move`` /
+``grasp`` hold the GIL for the whole move (measured: a 1 ms Python thread ticks once in a 1.2 s move), so the 1 kHz
+torque loop in the same process sends nothing meanwhile; franky-sim keeps the last torque and the arm runs away (a
+real Franka would stop with a communication reflex). Until the gripper runs in its own process, a gripper log
+records that fault, not the twin's fidelity: keep it out of the fit."""
 from __future__ import annotations
 
 import threading
