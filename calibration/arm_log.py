@@ -5,7 +5,8 @@ Written by ``robot_rl.tools.validate.log_writer.write_arm_log`` (the recorder's 
 this layer). Per log: ``arm/joint_states`` (position, velocity, effort = measured joint torque), ``arm/ee_pose``,
 ``arm/target_pose`` (the commands, stamped when sent), ``arm/gripper/command`` and ``arm/gripper/state`` (width),
 ``arm/control`` ([commanded torque x7 Nm, tank energy J, tank alpha, safety interventions] at each state sample)
-and the metadata ``episode``: ``robot`` (the arm kind), ``source``, ``control_hz``, ``nullspace_q_rad``.
+and the metadata ``episode``: ``robot`` (the arm kind), ``source``, ``control_hz``, ``nullspace_q_rad``,
+``passivity_enabled`` (the tank enforcing, the default, or only monitoring).
 
 :func:`read_arm_log` refuses anything a replay cannot use (not MCAP, truncated, another robot, a topic missing,
 too short, joints of another count) with a :class:`LogError`: one line, exit 2 from the CLI.
@@ -60,6 +61,11 @@ class ArmLog:
     @property
     def duration_s(self) -> float:
         return float(self.t_s[-1] - self.t_s[0])
+
+    @property
+    def passivity_enforced(self) -> bool:
+        """Whether the driver's energy tank scaled the spring (``FiltersConfig.passivity_enabled``) or only watched."""
+        return str(self.meta.get("passivity_enabled", "true")).lower() not in ("false", "0")
 
     @property
     def nullspace_q_rad(self) -> np.ndarray | None:

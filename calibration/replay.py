@@ -1,7 +1,7 @@
 """Replay a logged run in the twin and measure how far the twin is from the robot.
 
 The twin starts from the log's first joint state (positions and velocities), its null-space posture is the
-driver's (log metadata), and each logged target reaches the twin's law at its stamp (the same impedance law, safety
+driver's and so is its energy tank's mode, enforcing or monitoring (log metadata), and each logged target reaches the twin's law at its stamp (the same impedance law, safety
 and passivity filters the driver runs, ``controllers/``); gripper commands are applied at their log times. The
 twin is sampled at the log's joint-state stamps minus ``control_latency_s`` (the robot responds that much later;
 linear between ticks, so the figures are continuous in the latency: a target delay is not, once the safety
@@ -21,6 +21,7 @@ import numpy as np
 
 from robot_rl.calibration.arm_log import ArmLog
 from robot_rl.contract.rotations import quat_to_mat
+from robot_rl.controllers.filtered_loop import FiltersConfig
 from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 from robot_rl.sim.panda_model import ArmModelConfig
 from robot_rl.sim.twin_dynamics import TwinDynamics, apply_dynamics
@@ -52,15 +53,18 @@ class Rollout:
     tank_energy_j: np.ndarray  # the twin's energy tank (NaN without filters)
 
 
-def make_twin(dyn: TwinDynamics, cfg: ReplayConfig = ReplayConfig()) -> ArmTwin:
-    base = TwinConfig(model=ArmModelConfig(physics_dt_s=cfg.physics_dt_s), control_hz=cfg.control_hz)
+def make_twin(dyn: TwinDynamics, cfg: ReplayConfig = ReplayConfig(), passivity_enforced: bool = True) -> ArmTwin:
+    """The replay's twin; ``passivity_enforced=False``: the energy tank only monitors (as the driver logged it)."""
+    filters = dataclasses.replace(FiltersConfig(), passivity_enabled=passivity_enforced)
+    base = TwinConfig(model=ArmModelConfig(physics_dt_s=cfg.physics_dt_s), control_hz=cfg.control_hz,
+                      filters=filters)
     return ArmTwin(cfg=dataclasses.replace(apply_dynamics(base, dyn), control_latency_s=0.0))
 
 
 def simulate(log: ArmLog, dyn: TwinDynamics = TwinDynamics(), cfg: ReplayConfig = ReplayConfig(),
              twin: ArmTwin | None = None) -> Rollout:
     """The twin's run under the log's commands (see the module doc)."""
-    twin = make_twin(dyn, cfg) if twin is None else twin
+    twin = make_twin(dyn, cfg, log.passivity_enforced) if twin is None else twin
     if log.nullspace_q_rad is not None:
         twin.q_nullspace = log.nullspace_q_rad.copy()
     g0 = float(log.gripper_cmd[0]) if len(log.gripper_cmd) and log.gripper_cmd_t_s[0] <= 0 else 0.0

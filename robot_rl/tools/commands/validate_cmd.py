@@ -57,7 +57,7 @@ def _record_cmd(a) -> int:
     from robot_rl.tools.validate.franky_record import record_franky_logs
 
     paths = record_franky_logs(a.out, kinds=tuple(a.kinds.split(",")), seeds=range(a.seeds),
-                               duration_s=a.duration_s)
+                               duration_s=a.duration_s, tank_enforced=a.tank == "enforce")
     for p in paths:
         print(p)
     return 0
@@ -81,6 +81,8 @@ def add_parser(sub) -> None:
     f.add_argument("--kinds", default="reach,push,gripper")
     f.add_argument("--seeds", type=int, default=2, help="logs per kind")
     f.add_argument("--duration-s", type=float, default=4.0)
+    f.add_argument("--tank", choices=("monitor", "enforce"), default="monitor",
+                   help="the driver's energy tank: only watch (default, for identification) or scale the spring")
     f.set_defaults(func=_record_cmd)
 
 

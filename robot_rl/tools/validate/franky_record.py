@@ -95,12 +95,18 @@ def record_one(arm, excitation, state_hz: float = 100.0, resend_s: float = 0.05)
                   control=np.column_stack([np.array(col[4]), col[7], col[8], col[9]]),
                   meta={"source": "franky-sim", "control_hz": arm.cfg.control_hz,
                         "nullspace_q_rad": [float(v) for v in arm.q_nullspace], "kind": excitation.kind,
+                        "passivity_enabled": bool(arm.cfg.filters.passivity_enabled),
                         "seed": excitation.seed})
 
 
 def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(2), duration_s: float = 4.0,
-                       host: str = "127.0.0.1") -> list[Path]:
-    """Start franky-sim, connect the driver, and record one log per (kind, seed): ``<kind>_<seed>.mcap``."""
+                       host: str = "127.0.0.1", tank_enforced: bool = False) -> list[Path]:
+    """Start franky-sim, connect the driver, and record one log per (kind, seed): ``<kind>_<seed>.mcap``.
+
+    ``tank_enforced=False`` (default): the energy tank monitors only. With the default 2 J budget it empties within
+    about one 12 cm reach and then stops the spring (alpha -> 0), and when it empties (robot vs twin) then decides
+    most of the divergence: identification wants the dynamics, so the excitation runs unscaled (the tank still
+    logged) and the replay runs its twin's tank in the same mode."""
     from dataclasses import replace
 
     from robot_rl.tools.validate.log_writer import write_arm_log
@@ -114,8 +120,9 @@ def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(
     out = Path(out_dir)
     paths = []
     with FrankySimServer(host, start_timeout_s=60.0) as srv:
-        cfg = replace(FrankaArmConfig(robot_ip=srv.host, realtime="ignore"),
-                      reset=ResetMotionConfig(q_rad=FRANKY_SIM_START_Q))
+        base = FrankaArmConfig(robot_ip=srv.host, realtime="ignore")
+        cfg = replace(base, reset=ResetMotionConfig(q_rad=FRANKY_SIM_START_Q),
+                      filters=replace(base.filters, passivity_enabled=tank_enforced))
         with FrankaArm(cfg) as arm:
             deadline = time.monotonic() + 10.0
             while arm.snapshot() is None and time.monotonic() < deadline:
