@@ -123,3 +123,14 @@ def test_dynamics_file_with_a_bad_value_is_one_line(tmp_path):
     with pytest.raises(ParameterError, match="payload_kg") as e:
         load_dynamics(p)
     assert "\n" not in str(e.value)
+
+
+def test_replay_runs_the_energy_tank_in_the_mode_the_driver_logged(tmp_path):
+    from robot_rl.calibration.replay import make_twin
+
+    log = shadow_log(TwinDynamics(), ExcitationConfig(duration_s=0.5))
+    assert read_arm_log(write_arm_log(tmp_path / "a.mcap", log)).passivity_enforced
+    log.meta["passivity_enabled"] = False
+    back = read_arm_log(write_arm_log(tmp_path / "b.mcap", log))
+    assert not back.passivity_enforced
+    assert not make_twin(TwinDynamics(), passivity_enforced=back.passivity_enforced).filters.enforce_tank
