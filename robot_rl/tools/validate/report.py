@@ -8,7 +8,7 @@ import numpy as np
 
 def overlay_png(path: str | Path, log, rollouts: dict, title: str = "") -> Path:
     """Per joint: the logged position and each rollout's (``{label: Rollout}``); then the EE position
-    components and the EE position error of each rollout over time."""
+    components, the EE position error of each rollout over time, the gripper width and the energy tank."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,6 +42,12 @@ def overlay_png(path: str | Path, log, rollouts: dict, title: str = "") -> Path:
         for label, r in rollouts.items():
             ax.plot(r.t_s, 1000 * r.gripper_width_m, "--", label=label)
     ax.set_ylabel("gripper width [mm]")
+    if len(log.control):  # the energy tank beside it: an empty tank stops the spring
+        ax2 = ax.twinx()
+        ax2.plot(log.t_s, log.control[:, 7], "k:", lw=1.2)
+        for label, r in rollouts.items():
+            ax2.plot(r.t_s, r.tank_energy_j, ":", lw=1.0)
+        ax2.set_ylabel("tank energy [J] (dotted)")
     axes[0].legend(fontsize=8)
     for ax in axes[-2:]:
         ax.set_xlabel("t [s]")
