@@ -134,3 +134,8 @@ def test_replay_runs_the_energy_tank_in_the_mode_the_driver_logged(tmp_path):
     back = read_arm_log(write_arm_log(tmp_path / "b.mcap", log))
     assert not back.passivity_enforced
     assert not make_twin(TwinDynamics(), passivity_enforced=back.passivity_enforced).filters.enforce_tank
+
+
+def test_record_franky_refuses_an_unknown_excitation_before_starting_the_simulator(tmp_path, capsys):
+    err = _cli_error(["validate", "record-franky", "--out", str(tmp_path), "--kinds", "reach,dance"], capsys)
+    assert "unknown excitation kind 'dance'" in err
