@@ -27,7 +27,7 @@ CONTROL_FIELDS = N_JOINTS + 3
 # key -> (endpoint, required for a replay)
 LOG_TOPICS = {"joint_states": (T.ARM["joint_states"], True), "ee_pose": (T.ARM["ee_pose"], True),
               "target_pose": (T.ARM["target_pose"], True), "gripper_command": (T.ARM["gripper_command"], False),
-              "gripper_state": (T.ARM["gripper_state"], False), "control": (T.ARM_DRIVER["control"], False)}
+              "gripper_state": (T.ARM["gripper_state"], False), "control": (T.ARM_LOG["control"], False)}
 MIN_SAMPLES = 20
 
 

@@ -65,7 +65,10 @@ ARM = {
 # driver-only (hardware): the Franka node's status (JSON)
 ARM_DRIVER = {
     "status": Endpoint("arm/status", "std_msgs/msg/String", LATCHED1, "driver state, JSON"),
-    # recorded for replays (calibration/arm_log.py): the law's torque and the filters' state at each state sample
+}
+# arm logs only (calibration/arm_log.py: written by the log recorder of robot_rl/tools/validate, no node publishes
+# it yet): the law's torque and the filters' state at each state sample, what a replay compares
+ARM_LOG = {
     "control": Endpoint("arm/control", "std_msgs/msg/Float64MultiArray", SENSOR,
                         "[commanded torque x7 Nm, tank energy J, tank alpha, safety interventions]"),
 }
@@ -141,7 +144,7 @@ QUAD_ALL = {f"all_{k}": Endpoint(f"all/{k}", QUAD[k].type, None, f"every robot: 
 def all_endpoints(cameras: tuple[str, ...] = ("<name>",)) -> dict[str, Endpoint]:
     """Every endpoint of the contract keyed by its name (the design doc's table is checked against this)."""
     out = {}
-    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
+    groups = [ARM, ARM_DRIVER, ARM_LOG, TWIN, TELEOP, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
     for g in groups:
         for e in g.values():
             out[e.name] = e
