@@ -154,7 +154,7 @@ def test_param_refuses_a_mutable_sequence_default():
 
 # ---- topics --------------------------------------------------------------------------------------------------
 def _groups():
-    return {"ARM": T.ARM, "ARM_DRIVER": T.ARM_DRIVER, "TWIN": T.TWIN, "TELEOP": T.TELEOP, "RL": T.RL,
+    return {"ARM": T.ARM, "ARM_DRIVER": T.ARM_DRIVER, "ARM_LOG": T.ARM_LOG, "TWIN": T.TWIN, "TELEOP": T.TELEOP, "RL": T.RL,
             "QUAD": T.QUAD, "QUAD_ALL": T.QUAD_ALL, "camera(front)": T.camera("front")}
 
 
