@@ -40,7 +40,7 @@ PARAM_SPACE = {
 class FitConfig:
     params: tuple[str, ...] = DYNAMICS_FIELDS  # which fields to fit (the rest stay at the start values)
     velocity_weight_s: float = 0.1  # rad/s -> rad in the residual
-    max_evaluations: int = 200
+    max_evaluations: int = 200  # least_squares' max_nfev: its finite-difference evaluations come on top
     tolerance: float = 1e-10  # least_squares' ftol / xtol / gtol
     diff_step: float = 1e-3  # finite-difference step, in normalised units
     replay: ReplayConfig = ReplayConfig()

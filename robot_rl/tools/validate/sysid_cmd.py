@@ -57,7 +57,8 @@ def add_twin_parser(cs) -> None:
     t.add_argument("--out", required=True, help="identified-parameters YAML to write")
     t.add_argument("--params", default="", help=f"comma-separated subset of {', '.join(DYNAMICS_FIELDS)} (default all)")
     t.add_argument("--start", default="", help="a dynamics YAML to start from (default: the nominal model)")
-    t.add_argument("--max-evaluations", type=int, default=200)
+    t.add_argument("--max-evaluations", type=int, default=200,
+                   help="least-squares steps' evaluations (finite differences add len(params) per Jacobian)")
     t.add_argument("--control-hz", type=float, default=500.0, help="the twin's law rate during replays")
     t.add_argument("--json", action="store_true", help="print the fit report as JSON (progress on stderr)")
     t.set_defaults(func=_twin_cmd)
