@@ -40,7 +40,7 @@ def test_calibrate_twin_recovers_every_perturbed_parameter_within_5_percent(tmp_
                                                                                      duration_s=3.2)))
     out = tmp_path / "twin_dynamics.yaml"
     rc = main(["calibrate", "twin", *map(str, logs), "--heldout", str(held), "--out", str(out), "--json",
-               "--max-evaluations", "100"])
+               "--max-evaluations", "20"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     got = load_dynamics(out)
