@@ -66,6 +66,12 @@ ARM = {
 ARM_DRIVER = {
     "status": Endpoint("arm/status", "std_msgs/msg/String", LATCHED1, "driver state, JSON"),
 }
+# arm logs only (calibration/arm_log.py: written by the log recorder of robot_rl/tools/validate, no node publishes
+# it yet): the law's torque and the filters' state at each state sample, what a replay compares
+ARM_LOG = {
+    "control": Endpoint("arm/control", "std_msgs/msg/Float64MultiArray", SENSOR,
+                        "[commanded torque x7 Nm, tank energy J, tank alpha, safety interventions]"),
+}
 # twin-only: privileged task signal and the twin's mode (for tests and dashboards)
 TWIN = {
     "task_state": Endpoint("task/state", "std_msgs/msg/Float64MultiArray", SENSOR,
@@ -140,7 +146,7 @@ QUAD_ALL = {f"all_{k}": Endpoint(f"all/{k}", QUAD[k].type, None, f"every robot: 
 def all_endpoints(cameras: tuple[str, ...] = ("<name>",)) -> dict[str, Endpoint]:
     """Every endpoint of the contract keyed by its name (the design doc's table is checked against this)."""
     out = {}
-    groups = [ARM, ARM_DRIVER, TWIN, TELEOP, GAMEPAD, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
+    groups = [ARM, ARM_DRIVER, ARM_LOG, TWIN, TELEOP, GAMEPAD, RL, QUAD, QUAD_ALL] + [camera(c) for c in cameras]
     for g in groups:
         for e in g.values():
             out[e.name] = e

@@ -173,6 +173,8 @@ class ArmSnapshot:
     ee_wrench: np.ndarray  # O_F_ext_hat_K: estimated external wrench [N, Nm], base frame
     mode: DriverMode
     ticks: int
+    # the robot's own clock (RobotState.time) [s]: a log replays on it (a simulator may run slower than wall time)
+    robot_time_s: float = float("nan")
 
 
 @dataclass(frozen=True)

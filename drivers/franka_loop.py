@@ -106,7 +106,8 @@ class FrankaTorqueLoop:
                 self.ticks += 1
                 self.mode = mode
                 self._snapshot = ArmSnapshot(now, q, dq, np.array(state.tau_J), tau.copy(), pos, rot,
-                                             np.array(state.O_F_ext_hat_K), mode, self.ticks)
+                                             np.array(state.O_F_ext_hat_K), mode, self.ticks,
+                                             state.time.to_sec())
             # finish the motion: the robot then holds with its internal controller
             fin = torques([0.0] * 7)
             fin.motion_finished = True

@@ -6,12 +6,14 @@ position actuators (or the external model's gripper actuator).
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from robot_rl.contract.rotations import mat_to_rotvec, rotvec_to_mat
 from robot_rl.controllers.filtered_loop import FiltersConfig, FilteredImpedanceLoop
 from robot_rl.controllers.impedance import CartesianImpedanceConfig, CartesianImpedanceController
 from robot_rl.sim.panda_model import (
@@ -59,6 +61,11 @@ class TwinConfig:
     # calibrated cameras (robot_rl.calibration.twin_cameras builds them from the calibration files): intrinsics
     # and mount replace the default front / wrist cameras, so twin and real images line up
     cameras: tuple[CameraSpec, ...] = ()
+    # identified dynamics (sim/twin_dynamics.py): a target reaches the law this long after set_target (the switch
+    # falls between two ticks: that tick sees the pro-rata blend, so the response is continuous in the latency),
+    # and the joints receive actuator_gain times the law's torque
+    control_latency_s: float = 0.0
+    actuator_gain: float = 1.0
 
     def physics_steps_per_tick(self) -> int:
         k = round(1.0 / (self.control_hz * self.model.physics_dt_s))
@@ -123,6 +130,11 @@ class ArmTwin:
         self._v_qfrc = d.qfrc_applied[self._ds]
         self.physics_steps_per_tick = cfg.physics_steps_per_tick()
         self.tick_dt_s = self.physics_steps_per_tick * m.opt.timestep
+        self._queue: deque = deque()  # (due time [s], pos, rot) of targets still in transit (control_latency_s)
+        self._blend_next: tuple | None = None
+        # the payload's weight is not in the law's bias (the controller does not know the load): F = -m g at the TCP
+        self._payload_f = -cfg.model.payload_kg * m.opt.gravity if cfg.external is None else np.zeros(3)
+        self._bias_buf = np.zeros(self.n)
         self.filters = FilteredImpedanceLoop(self.controller, cfg.filters, self.tick_dt_s) if cfg.filters.enabled else None
         self._law = self.controller if self.filters is None else self.filters
         self.reset()
@@ -181,8 +193,32 @@ class ArmTwin:
 
     # ---- commands ----------------------------------------------------------------------------------------
     def set_target(self, pos, rot) -> None:
-        self.target_pos[:] = pos
-        self.target_rot[:] = rot
+        """The impedance target; it reaches the law ``control_latency_s`` later (at once without latency)."""
+        if self.cfg.control_latency_s > 0.0:
+            self.queue_target(self.data.time + self.cfg.control_latency_s, pos, rot)
+        else:
+            self.target_pos[:] = pos
+            self.target_rot[:] = rot
+
+    def queue_target(self, due_s: float, pos, rot) -> None:
+        """A target the law takes from simulated time ``due_s`` on (a log's replay schedules its targets so)."""
+        self._queue.append((float(due_s), np.array(pos, float), np.array(rot, float)))
+
+    def _take_due_targets(self, t_s: float, dt_s: float) -> None:
+        if self._blend_next is not None:
+            self.target_pos[:], self.target_rot[:] = self._blend_next
+            self._blend_next = None
+        q = self._queue
+        while q and q[0][0] <= t_s:
+            due, pos, rot = q.popleft()
+            w = (t_s - due) / dt_s
+            if w >= 1.0 or (q and q[0][0] <= t_s):
+                self.target_pos[:], self.target_rot[:] = pos, rot
+                continue
+            prev = self.target_rot.copy()
+            self.target_pos[:] = self.target_pos + w * (pos - self.target_pos)
+            self.target_rot[:] = prev @ rotvec_to_mat(w * mat_to_rotvec(prev.T @ rot))
+            self._blend_next = (pos, rot)
 
     def set_gripper(self, closedness: float) -> None:
         c = float(np.clip(closedness, 0.0, 1.0))
@@ -195,6 +231,8 @@ class ArmTwin:
         d = self.data
         mujoco.mj_resetData(self.model, d)
         self.controller.reset()
+        self._queue.clear()
+        self._blend_next = None
         d.qpos[self._qs] = self.home_q if q is None else q
         open_w = 0.0 if gripper_closedness >= 0.5 else 0.04
         if self.cfg.external is None:
@@ -202,7 +240,7 @@ class ArmTwin:
         self.set_gripper(gripper_closedness)
         mujoco.mj_forward(self.model, d)
         pos, rot = self.ee_pose()
-        self.set_target(pos, rot)
+        self.target_pos[:], self.target_rot[:] = pos, rot
         if self.filters is not None:
             self.filters.reset(pos, rot)
         self.last_tau[:] = 0.0
@@ -211,8 +249,11 @@ class ArmTwin:
     def control_torque(self) -> np.ndarray:
         """One tick of the impedance law from the current (forward-computed) state."""
         mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.tcp_site)
+        bias = self._v_bias
+        if self._payload_f[2] != 0.0:
+            bias = np.subtract(bias, self._jacp[:, self._ds].T @ self._payload_f, out=self._bias_buf)
         return self._law.compute(self._v_pos, self._v_rot, self._v_jac, self._v_q, self._v_dq,
-                                 self.target_pos, self.target_rot, self.q_nullspace, self._v_bias)
+                                 self.target_pos, self.target_rot, self.q_nullspace, bias)
 
     def step(self, n_ticks: int = 1) -> None:
         """Advance ``n_ticks`` control ticks: the law runs on the state mj_step1 computed, then mj_step2
@@ -221,13 +262,19 @@ class ArmTwin:
         qfrc = self._v_qfrc
         step1, step2, step = mujoco.mj_step1, mujoco.mj_step2, mujoco.mj_step
         hold = self.physics_steps_per_tick - 1
+        gain, tau = self.cfg.actuator_gain, self.last_tau
         for _ in range(n_ticks):
+            if self._queue or self._blend_next is not None:
+                self._take_due_targets(d.time, self.tick_dt_s)
             step1(m, d)
-            qfrc[:] = self.control_torque()
+            tau[:] = self.control_torque()
+            if gain != 1.0:
+                np.multiply(tau, gain, out=qfrc)
+            else:
+                qfrc[:] = tau
             step2(m, d)
             if hold:
                 step(m, d, hold)
-        self.last_tau[:] = qfrc
 
     def ticks_for(self, duration_s: float) -> int:
         return max(1, round(duration_s / self.tick_dt_s))

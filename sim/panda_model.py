@@ -121,9 +121,11 @@ class ArmModelConfig:
     finger_kp_n_per_m: float = 2000.0
     finger_damping_n_s_per_m: float = 50.0
     finger_friction: float = 1.5
+    link_mass_scale: float = 1.0  # every link's (and the hand's) mass and inertia, scaled (system identification)
+    payload_kg: float = 0.0  # a point mass at the TCP (a held tool the controller does not compensate)
 
 
-def _link_body(i: int, inner: str) -> str:
+def _link_body(i: int, inner: str, mass_scale: float = 1.0) -> str:
     a, d, alpha = PANDA_DH[i - 1]
     # Modified DH: frame i = Rx(alpha_{i-1}) Tx(a_{i-1}) Rz(q_i) Tz(d_i). In the parent frame, the child origin is
     # at (a, -sin(alpha) d, cos(alpha) d) and its orientation is Rx(alpha); the joint turns about the child's z.
@@ -132,7 +134,7 @@ def _link_body(i: int, inner: str) -> str:
     (frm, r) = _LINK_CAPSULES[i]
     return (
         f'<body name="link{i}" pos="{_fmt(pos)}" quat="{_fmt(rotvec_to_quat((alpha, 0.0, 0.0)))}">'
-        f'<inertial pos="{_fmt(com)}" mass="{mass}" diaginertia="{_fmt(diag)}"/>'
+        f'<inertial pos="{_fmt(com)}" mass="{mass * mass_scale:.9g}" diaginertia="{_fmt(np.multiply(diag, mass_scale))}"/>'
         f'<joint name="joint{i}" range="{PANDA_Q_MIN_RAD[i-1]} {PANDA_Q_MAX_RAD[i-1]}" class="arm"/>'
         f'<geom fromto="{_fmt(frm)}" size="{r}" class="link"/>'
         f"{inner}</body>"
@@ -157,9 +159,12 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "",
     <default class="finger">
       <geom type="box" contype="2" conaffinity="1" friction="{cfg.finger_friction} 0.01 0.001" condim="4" solref="0.004 1" rgba="0.2 0.2 0.2 1" group="1"/>
     </default>"""
+    payload = (f'<body name="payload" pos="0 0 {PANDA_TCP_OFFSET_M}"><inertial pos="0 0 0" mass="{cfg.payload_kg:.9g}" '
+               f'diaginertia="1e-6 1e-6 1e-6"/></body>' if cfg.payload_kg > 0 else "")
     hand = f"""
       <body name="hand" pos="0 0 {PANDA_FLANGE_D_M}" quat="{_fmt(rotvec_to_quat((0.0, 0.0, -math.pi / 4)))}">
-        <inertial pos="-0.01 0 0.03" mass="{PANDA_HAND_MASS_KG}" diaginertia="0.001 0.0025 0.0017"/>
+        <inertial pos="-0.01 0 0.03" mass="{PANDA_HAND_MASS_KG * cfg.link_mass_scale:.9g}" diaginertia="{_fmt(np.multiply((0.001, 0.0025, 0.0017), cfg.link_mass_scale))}"/>
+        {payload}
         <geom type="box" size="0.025 0.1 0.025" pos="0 0 0.03" class="link" rgba="0.92 0.92 0.95 1"/>
         <site name="tcp" pos="0 0 {PANDA_TCP_OFFSET_M}" size="0.005" rgba="1 0 0 0.5" group="3"/>
         {wrist}
@@ -177,7 +182,7 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "",
       </body>"""
     body = hand
     for i in range(7, 0, -1):
-        body = _link_body(i, body)
+        body = _link_body(i, body, cfg.link_mass_scale)
     m0, com0, diag0 = PANDA_INERTIAL[0]
     frm0, r0 = _LINK_CAPSULES[0]
     arm = (

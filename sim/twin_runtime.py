@@ -71,6 +71,7 @@ class TwinRuntimeConfig:
     max_future_stamp_s: float = param(0.5, ge=0, le=60,
                                       doc="a target stamped further ahead of this node's clock is rejected [s]")
     calibration: CameraCalibrationParams = CameraCalibrationParams()
+    dynamics_file: str = param("", doc="identified twin dynamics YAML (robot-rl calibrate twin); empty: nominal")
 
 
 class TwinRuntime:
@@ -79,6 +80,10 @@ class TwinRuntime:
         if cfg.reward not in ("sparse", "dense"):
             raise ValueError(f"reward must be 'sparse' or 'dense', got {cfg.reward!r}")
         twin = TwinConfig(cameras=calibrated_cameras(cfg.calibration, cfg.image_size_px))
+        if cfg.dynamics_file:
+            from robot_rl.sim.twin_dynamics import apply_dynamics, load_dynamics
+
+            twin = apply_dynamics(twin, load_dynamics(cfg.dynamics_file))
         self.env = TwinArmEnv(cfg.task, image_size_px=cfg.image_size_px, twin=twin)
         for cam in cfg.cameras:
             if cam not in self.env.camera_names():

@@ -154,8 +154,8 @@ def test_param_refuses_a_mutable_sequence_default():
 
 # ---- topics --------------------------------------------------------------------------------------------------
 def _groups():
-    return {"ARM": T.ARM, "ARM_DRIVER": T.ARM_DRIVER, "TWIN": T.TWIN, "TELEOP": T.TELEOP, "RL": T.RL,
-            "QUAD": T.QUAD, "QUAD_ALL": T.QUAD_ALL, "camera(front)": T.camera("front")}
+    return {"ARM": T.ARM, "ARM_DRIVER": T.ARM_DRIVER, "ARM_LOG": T.ARM_LOG, "TWIN": T.TWIN, "TELEOP": T.TELEOP,
+            "GAMEPAD": T.GAMEPAD, "RL": T.RL, "QUAD": T.QUAD, "QUAD_ALL": T.QUAD_ALL, "camera(front)": T.camera("front")}
 
 
 def test_every_contract_name_is_relative_and_a_valid_ros_name():

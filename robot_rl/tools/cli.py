@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "robot_rl.tools.commands.launch_cmd",
     "robot_rl.tools.commands.record_demos_cmd",
     "robot_rl.tools.commands.calibrate_cmd",
+    "robot_rl.tools.commands.validate_cmd",
 )
 
 

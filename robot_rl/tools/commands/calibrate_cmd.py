@@ -220,6 +220,9 @@ def add_parser(sub) -> None:
     t.add_argument("--crop", default="", help="the camera node's crop_xywh_px as x,y,w,h (default: centred square)")
     t.add_argument("--out", required=True, help="params YAML to write")
     t.set_defaults(func=_twin_params_cmd)
+    from robot_rl.tools.validate.sysid_cmd import add_twin_parser
+
+    add_twin_parser(cs)
 
 
 if __name__ == "__main__":  # pragma: no cover
