@@ -337,7 +337,9 @@ class Campaign:
         errs = [x for x in out if "scripted_human_node:" in x]
         r = FaultResult("corrupt_config", code == 2 and len(errs) == 1, "n/a (the other nodes keep running)")
         r.notes.append(f"exit {code}: {errs[0].split('] ', 1)[-1].strip() if errs else out[-3:]}")
-        self.restart("scripted_human")
+        up = self._mark()
+        self.restart("scripted_human")  # up (spinning) before the next step: a stop mid-import is a traceback
+        self._wait(lambda: any("spinning" in x for x in self._lines_since(up, "scripted_human")), "the scripted human")
         self._account(r, mark)
 
     def run_all(self, only: tuple[str, ...] | None = None) -> list[FaultResult]:
