@@ -220,6 +220,7 @@ def test_trainer_from_python_with_an_env_instance_and_a_demo_file(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--env", "NoSuchEnv-v0"], "cannot open env 'NoSuchEnv-v0'"),
+    (["--env", "no_such_module:Thing-v0"], "cannot open env 'no_such_module:Thing-v0'"),
     (["--env", "CartPole-v1"], "not a 1-D Box"),
     (["--env", "Pendulum-v1", "--demo-path", "WRONG"], "obs 'state' has shape (2,), the env's is (3,)"),
     (["--env", "Pendulum-v1", "--sac.discount", "2"], "sac.discount"),

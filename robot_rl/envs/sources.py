@@ -68,7 +68,7 @@ def open_env(name: str, **options) -> gym.Env:
     else:
         try:
             env = gym.make(name)
-        except gym.error.Error as e:
+        except (gym.error.Error, ImportError) as e:  # ImportError: "module:Id" whose module is not installed
             known = ", ".join(sorted(sources()))
             raise EnvSourceError(f"cannot open env {name!r} (not a registered source [{known}]; as a gymnasium id: "
                                  f"{str(e).splitlines()[0]})") from None
