@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -35,12 +36,19 @@ def test_actor_process_runs_an_episode_with_mujoco_unimportable(tmp_path):
                                    "-p", "max_episodes:=1", "-p", "obs_timeout_s:=5.0", "-p", "actor_id:=onboard",
                                    "-p", "reset_timeout_s:=1.0"], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
-    time.sleep(4.0)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(actor_proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    t_end = time.monotonic() + 120.0  # the twin starts once the actor has found no robot (a loaded host: slow start)
+    while time.monotonic() < t_end and actor_proc.poll() is None and not any("reset refused" in x for x in lines):
+        time.sleep(0.2)
     twin = subprocess.Popen([sys.executable, "-m", "robot_rl.sim.twin_node", "--ros-args", "-p", "task:=reach",
                              "-p", "cameras:=\"\"", "-p", "seed:=3"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        log = actor_proc.communicate(timeout=240)[0]
+        actor_proc.wait(timeout=240)
+        reader.join(timeout=10)
+        log = "".join(lines)
     finally:
         if actor_proc.poll() is None:
             actor_proc.kill()
