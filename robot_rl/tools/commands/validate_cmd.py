@@ -64,7 +64,7 @@ def _record_cmd(a) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("validate", help="sim-to-real validation: replay logs in the twin, rank policies")
+    p = sub.add_parser("validate", help="sim-to-real validation: replay logs in the twin, record franky-sim logs")
     vs = p.add_subparsers(dest="what", metavar="WHAT")
     vs.required = True
     r = vs.add_parser("replay", help="re-run logged targets in the twin; divergence figures (+ PNG overlays)")
