@@ -66,8 +66,10 @@ def test_sim_quad_launch_flies_episodes_streams_transitions_and_loads_weights_ov
 
 
 @pytest.mark.slow
+@pytest.mark.skipif("RRL_SIM_QUAD_S" not in os.environ,
+                    reason="a 25-minute training run: RRL_SIM_QUAD_S=1500 runs it (CI runs the smoke test above)")
 def test_sim_quad_trains_hover_over_dds_and_policy_only_eval_success_climbs(tmp_path):
-    budget_s = float(os.environ.get("RRL_SIM_QUAD_S", "1500"))
+    budget_s = float(os.environ["RRL_SIM_QUAD_S"])
     runner, out = _run(tmp_path, {"eval_every": "3"})
     t0 = time.monotonic()
     try:
