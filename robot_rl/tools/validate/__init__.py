@@ -1,1 +1,2 @@
-"""Sim-to-real validation commands: replay logs in the twin, identify the twin, rank policies twin vs real."""
+"""Sim-to-real validation commands: replay logs in the twin, identify the twin (ranking policies twin vs real: not
+built yet)."""
