@@ -117,7 +117,7 @@ class Crazyflie:
             lc.data_received_cb.add_callback(cb)
             blocks.append(lc)
         with self._lock:
-            self._cf, self.link, self._unlocked = cf, "connected", False
+            self._cf, self.link, self._unlocked, self._streaming = cf, "connected", False, False
             self._state_t = time.monotonic()  # the link timeout counts from here
         for lc in blocks:
             lc.start()
@@ -233,7 +233,7 @@ class Crazyflie:
         cf.commander.send_notify_setpoint_stop(0)  # as _hl: the high-level commander must have control
         self._streaming = False
         cf.high_level_commander.go_to(*target, float(yaw_rad), float(duration_s), relative=False,
-                                                 group_mask=self._mask(group_mask))
+                                      group_mask=self._mask(group_mask))
         return target
 
     def _hl(self, what, height, yaw, use_current, duration_s, group_mask=None) -> None:
