@@ -23,7 +23,7 @@ import rclpy.executors
 import rclpy.logging
 import rclpy.impl.implementation_singleton
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidServiceNameException, InvalidTopicNameException
+from rclpy.exceptions import InvalidHandle, InvalidServiceNameException, InvalidTopicNameException
 from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.validate_full_topic_name import validate_full_topic_name
@@ -210,8 +210,11 @@ def drain_subscription(sub, callback, most: int, budget_s: float) -> int:
     whole queue. Call it only from the executor's thread (a callback of the same node)."""
     n, t_end = 0, time.monotonic() + budget_s
     while n < most and time.monotonic() < t_end:
-        with sub.handle:
-            got = sub.handle.take_message(sub.msg_type, sub.raw)
+        try:
+            with sub.handle:
+                got = sub.handle.take_message(sub.msg_type, sub.raw)
+        except InvalidHandle:  # destroyed (the node shutting down): nothing more to take, as the executor does
+            break
         if got is None:
             break
         callback(got[0])
