@@ -12,23 +12,9 @@ pytest.importorskip("franky_sim")
 
 from robot_rl.calibration.arm_log import read_arm_log  # noqa: E402
 from robot_rl.tools.cli import main  # noqa: E402
+from tests.test_franka import free_loopback_host  # noqa: E402
 
 
-def free_loopback_host() -> str:
-    """A 127.x.y.z address with nothing on the Franka ports (so it runs beside other franky-sim tests)."""
-    import socket
-
-    rng = np.random.default_rng()
-    for _ in range(50):
-        host = f"127.{rng.integers(1, 250)}.{rng.integers(1, 250)}.{rng.integers(2, 250)}"
-        try:
-            for port in (1337, 1338):
-                with socket.socket() as s:
-                    s.bind((host, port))
-            return host
-        except OSError:
-            continue
-    raise RuntimeError("no free loopback address")
 
 
 @pytest.mark.slow
