@@ -96,6 +96,7 @@ class FrankaArm(FrankaTorqueLoop):
         self._target_seq = 0
         self._estop_requested = False
         self._reset_request: threading.Event | None = None
+        self._reset_goal_q: np.ndarray | None = None  # this request's posture; None: ResetMotionConfig.q_rad
         self._reset_result: list = []
         self._snapshot: ArmSnapshot | None = None
         self._lock = threading.Lock()
@@ -229,9 +230,14 @@ class FrankaArm(FrankaTorqueLoop):
     def gripper_width_m(self) -> float | None:
         return None if self._gripper_worker is None else self._gripper_worker.width_m
 
-    def move_to_reset(self, timeout_s: float | None = None) -> None:
-        """Joint-space move to ``ResetMotionConfig.q_rad``; blocks until there (or raises FrankaError). Refused
-        while a fault or the e-stop is latched: those need recover() first, on purpose."""
+    def move_to_reset(self, timeout_s: float | None = None, q_rad=None) -> None:
+        """Joint-space move to ``q_rad`` (default ``ResetMotionConfig.q_rad``); blocks until there (or raises
+        FrankaError). Refused while a fault or the e-stop is latched: those need recover() first, on purpose."""
+        goal = None
+        if q_rad is not None:
+            goal = np.array(q_rad, dtype=float).reshape(-1)
+            if goal.shape != (7,) or not np.all(np.isfinite(goal)):
+                raise ValueError(f"reset posture must be 7 finite joint angles [rad], got {q_rad!r}")
         if self.fault is not None:
             raise FrankaError(f"fault latched ({self.fault}); call recover() first")
         if self._estop_requested:
@@ -240,6 +246,7 @@ class FrankaArm(FrankaTorqueLoop):
             raise FrankaError("control loop not running")
         ev = threading.Event()
         self._reset_result = []
+        self._reset_goal_q = goal
         self._reset_request = ev
         limit = self.cfg.reset.timeout_s if timeout_s is None else timeout_s
         if not ev.wait(limit + 1.0):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -73,7 +74,9 @@ class FrankaTorqueLoop:
                     if self._reset_request is not None:
                         self._finish_reset(False, "e-stop engaged during the reset move")
                 if self._reset_request is not None and reset_plan is None and not wd.estop_latched:
-                    reset_plan = ResetPlan(q, self.cfg.reset, now)
+                    goal = self._reset_goal_q
+                    rcfg = self.cfg.reset if goal is None else replace(self.cfg.reset, q_rad=tuple(goal))
+                    reset_plan = ResetPlan(q, rcfg, now)
                 if reset_plan is not None:
                     tau, done, msg = reset_plan.torque(q, dq, bias, now)
                     if self.filters is not None and self.filters.use_safety:

@@ -288,3 +288,19 @@ def test_reset_move_reaches_the_reset_posture_and_stops_cleanly(arm_factory):
     assert arm.mode is DriverMode.WAITING  # holds there until a new target
     arm.close()
     assert not arm.running and arm.mode is DriverMode.STOPPED and arm.fault is None
+
+
+def test_reset_move_to_a_given_posture_reaches_it_with_a_full_energy_tank(arm_factory):
+    arm = arm_factory()
+    goal = np.array(SIM_START_Q) + np.array([0.15, 0.2, 0.0, -0.2, 0.0, 0.2, 0.0])
+    with pytest.raises(ValueError, match="7 finite joint angles"):
+        arm.move_to_reset(q_rad=goal[:6])
+    s0 = arm.snapshot()
+    stream(arm, s0.ee_pos + np.array([0.0, -0.1, -0.1]), s0.ee_rot, 1.5)  # the spring's work drains the tank
+    drained = arm.telemetry()["energy_j"]
+    assert drained < arm.cfg.filters.tank.initial_energy_j - 0.1
+    arm.move_to_reset(q_rad=goal)
+    assert np.max(np.abs(arm.snapshot().q - goal)) < 0.01
+    assert arm.telemetry()["energy_j"] == pytest.approx(arm.cfg.filters.tank.initial_energy_j, abs=1e-6)
+    arm.move_to_reset()  # the configured posture again, when none is given
+    assert np.max(np.abs(arm.snapshot().q - SIM_START_Q)) < 0.01

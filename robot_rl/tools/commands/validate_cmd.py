@@ -2,8 +2,11 @@
 
     robot-rl validate replay LOG... [--dynamics twin_dynamics.yaml] [--report DIR] [--json]
     robot-rl validate record-franky --out DIR        # logs from franky-sim through the real Franka driver
+    robot-rl validate policies RUN... [--dynamics YAML] [--episodes N] [--out DIR] [--json]
+                                                     # rank trained runs twin vs franky-sim (Pearson, Kendall, MMRV)
 
-A log that cannot be replayed (corrupt, truncated, another robot, a topic missing) is one line, exit code 2.
+A log that cannot be replayed (corrupt, truncated, another robot, a topic missing) or a run that cannot be validated
+(no checkpoint, another task, pixels) is one line, exit code 2.
 """
 from __future__ import annotations
 
@@ -84,6 +87,9 @@ def add_parser(sub) -> None:
     f.add_argument("--tank", choices=("monitor", "enforce"), default="monitor",
                    help="the driver's energy tank: only watch (default, for identification) or scale the spring")
     f.set_defaults(func=_record_cmd)
+    from robot_rl.tools.validate.policies import add_policies_parser
+
+    add_policies_parser(vs)
 
 
 if __name__ == "__main__":  # pragma: no cover
