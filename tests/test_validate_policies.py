@@ -80,3 +80,15 @@ def test_validate_policies_ranks_two_runs_in_the_twin_and_on_franky_sim(tmp_path
     assert set(res["ranking"]) == {"nominal"} and 0.0 <= res["ranking"]["nominal"]["mmrv"] <= 1.0
     assert (tmp_path / "report" / "twin_vs_real.png").stat().st_size > 1000
     assert json.loads((tmp_path / "report" / "validate_policies.json").read_text())["task"] == "reach"
+    # the twin re-judged with identified dynamics, the robot side taken from the first report (no new episodes)
+    from robot_rl.sim.twin_dynamics import TwinDynamics, save_dynamics
+
+    dyn = save_dynamics(tmp_path / "identified.yaml", TwinDynamics(joint_damping_nm_s_per_rad=1.0))
+    report = str(tmp_path / "report" / "validate_policies.json")
+    assert main(["validate", "policies", *runs, "--episodes", "1", "--dynamics", str(dyn), "--real-results",
+                 report, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert set(again["ranking"]) == {"nominal", "identified"}
+    assert [p["real_successes"] for p in again["policies"]] == [p["real_successes"] for p in res["policies"]]
+    assert main(["validate", "policies", *runs, "--episodes", "2", "--real-results", report]) == 2
+    assert "differ" in capsys.readouterr().err

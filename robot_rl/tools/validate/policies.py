@@ -167,8 +167,25 @@ def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=pr
     return out
 
 
+def real_from_file(path, runs: list[PolicyRun], seeds) -> list[dict]:
+    """The robot side of an earlier ``validate_policies.json`` (the robot's time is what costs: re-judging the
+    twin after a new identification needs no new robot episodes); refused unless runs and seeds are the same."""
+    import json
+
+    p = Path(path)
+    try:
+        old = json.loads(p.read_text())
+        rows, old_seeds = old["policies"], old["seeds"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValidationError(f"{p}: not a validate_policies.json ({e})") from None
+    if [r["run"] for r in rows] != [r.path for r in runs] or old_seeds != [seeds[0], seeds[-1]] \
+            or any(len(r["real_successes"]) != len(seeds) for r in rows):
+        raise ValidationError(f"{p}: its runs or episodes differ from these (same RUN list and --episodes needed)")
+    return [{"success_rate": float(np.mean(r["real_successes"])), "successes": r["real_successes"]} for r in rows]
+
+
 def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str = "127.0.0.1",
-                      say=print) -> dict:
+                      say=print, real_results: str = "") -> dict:
     """The whole comparison (see the module doc); every run and YAML is checked before anything is evaluated."""
     from robot_rl.sim.twin_dynamics import load_dynamics
     from robot_rl.tools.validate.ranking import ranking_figures
@@ -184,9 +201,13 @@ def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str
     for name, dyn in variants.items():
         say(f"twin ({name} dynamics): {len(runs)} policies x {episodes} episodes")
         twin[name] = twin_success(runs, seeds, dyn, say)
-    say(f"franky-sim through the Franka driver: {len(runs)} policies x {episodes} episodes")
     t0 = time.perf_counter()
-    real = franky_success(runs, seeds, host, say)
+    if real_results:
+        say(f"franky-sim results from {real_results}")
+        real = real_from_file(real_results, runs, seeds)
+    else:
+        say(f"franky-sim through the Franka driver: {len(runs)} policies x {episodes} episodes")
+        real = franky_success(runs, seeds, host, say)
     real_rates = [r["success_rate"] for r in real]
     return {
         "task": runs[0].task, "episodes": episodes, "seeds": [seeds[0], seeds[-1]],
@@ -237,7 +258,7 @@ def policies_cmd(a) -> int:
     import json
 
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
-    res = validate_policies(a.runs, a.episodes, a.dynamics, a.host, say)
+    res = validate_policies(a.runs, a.episodes, a.dynamics, a.host, say, real_results=a.real_results)
     if a.out:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -265,5 +286,7 @@ def add_policies_parser(vs) -> None:
                    help="identified-parameters YAMLs (robot-rl calibrate twin): the twin is also run with each")
     p.add_argument("--host", default="127.0.0.1", help="loopback address franky-sim listens on")
     p.add_argument("--out", default="", help="folder for validate_policies.json and twin_vs_real.png")
+    p.add_argument("--real-results", default="", metavar="JSON",
+                   help="take the franky-sim side from an earlier validate_policies.json (same runs, --episodes)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress on stderr)")
     p.set_defaults(func=policies_cmd)
