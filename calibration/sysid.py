@@ -4,7 +4,8 @@ Output-error fit over closed-loop replays: each evaluation re-runs every log in 
 same targets, same law and filters) and the residual is the joint-position error at every logged sample plus
 ``velocity_weight`` times the joint-velocity error, minimised by ``scipy.optimize.least_squares`` (trust region
 reflective, bounds, finite differences on normalised parameters). The latency starts from the cross-correlation
-estimate of the nominal replay.
+estimate of the nominal replay. A per-joint field (``joint_frictionloss_nm``) is fitted element by element: naming
+it fits all seven of its joints.
 
 Why not ``mujoco.sysid`` (MuJoCo >= 3.4 ships it): it needs the ``mujoco[sysid]`` extras (not installed here) and
 rolls out open-loop control sequences, while the twin's torques come from the impedance law closed around the
@@ -23,9 +24,9 @@ import numpy as np
 from robot_rl.calibration.arm_log import CONTROL_FIELDS, ArmLog
 from robot_rl.calibration.replay import ReplayConfig, divergence, make_twin, simulate
 from robot_rl.contract.rotations import mat_to_quat, rotvec_to_mat
-from robot_rl.sim.twin_dynamics import DYNAMICS_FIELDS, TwinDynamics
+from robot_rl.sim.twin_dynamics import DYNAMICS_FIELDS, PER_JOINT_FIELDS, TwinDynamics, dynamics_report
 
-# per parameter: (normalising scale, lower bound, upper bound) in the field's units
+# per parameter (per element of a per-joint one): (normalising scale, lower bound, upper bound) in its units
 PARAM_SPACE = {
     "joint_damping_nm_s_per_rad": (1.0, 0.0, 20.0),
     "joint_armature_kg_m2": (0.1, 0.0, 2.0),
@@ -33,7 +34,29 @@ PARAM_SPACE = {
     "payload_kg": (1.0, 0.0, 5.0),
     "control_latency_s": (0.01, 0.0, 0.2),
     "actuator_gain": (1.0, 0.3, 3.0),
+    "joint_frictionloss_nm": (1.0, 0.0, 10.0),
 }
+
+
+def fit_coordinates(params: tuple[str, ...]) -> list[tuple[str, int | None]]:
+    """The optimiser's coordinates: ``(field, None)`` per scalar field, ``(field, joint index)`` per element."""
+    return [(n, j) for n in params
+            for j in (range(len(getattr(TwinDynamics(), n))) if n in PER_JOINT_FIELDS else (None,))]
+
+
+def coordinate_values(dyn: TwinDynamics, coords) -> np.ndarray:
+    return np.array([getattr(dyn, n) if j is None else getattr(dyn, n)[j] for n, j in coords], float)
+
+
+def with_coordinates(base: TwinDynamics, coords, values) -> TwinDynamics:
+    """``base`` with the coordinates ``coords`` set to ``values`` (per-joint fields: the named elements)."""
+    changes = {n: list(getattr(base, n)) for n, j in coords if j is not None}
+    for (n, j), v in zip(coords, values):
+        if j is None:
+            changes[n] = float(v)
+        else:
+            changes[n][j] = float(v)
+    return dataclasses.replace(base, **{n: tuple(v) if isinstance(v, list) else v for n, v in changes.items()})
 
 
 @dataclass(frozen=True)
@@ -66,8 +89,7 @@ class FitResult:
     per_log_after: list[dict]
 
     def report(self) -> dict:
-        return {"params": {k: float(getattr(self.dynamics, k)) for k in DYNAMICS_FIELDS},
-                "start": {k: float(getattr(self.start, k)) for k in DYNAMICS_FIELDS},
+        return {"params": dynamics_report(self.dynamics), "start": dynamics_report(self.start),
                 "cost_start": self.cost_start, "cost": self.cost, "evaluations": self.evaluations,
                 "message": self.message,
                 "ee_position_rmse_before_m": [d["ee_position_rmse_m"] for d in self.per_log_before],
@@ -99,15 +121,15 @@ def fit_dynamics(logs: list[ArmLog], cfg: FitConfig = FitConfig(), start: TwinDy
     if "control_latency_s" in cfg.params and start.control_latency_s == 0.0:
         lat = float(np.clip(np.median([d["latency_s"] for d in before]), 0.0, PARAM_SPACE["control_latency_s"][2]))
         start = dataclasses.replace(start, control_latency_s=lat)
-    names = cfg.params
-    scale = np.array([PARAM_SPACE[n][0] for n in names])
-    lo = np.array([PARAM_SPACE[n][1] for n in names]) / scale
-    hi = np.array([PARAM_SPACE[n][2] for n in names]) / scale
-    x0 = np.clip(np.array([getattr(start, n) for n in names]) / scale, lo, hi)
+    coords = fit_coordinates(cfg.params)
+    scale = np.array([PARAM_SPACE[n][0] for n, _ in coords])
+    lo = np.array([PARAM_SPACE[n][1] for n, _ in coords]) / scale
+    hi = np.array([PARAM_SPACE[n][2] for n, _ in coords]) / scale
+    x0 = np.clip(coordinate_values(start, coords) / scale, lo, hi)
     calls = [0]
 
     def dyn_of(x) -> TwinDynamics:
-        return dataclasses.replace(start, **{n: float(v) for n, v in zip(names, x * scale)})
+        return with_coordinates(start, coords, x * scale)
 
     def fun(x):
         calls[0] += 1
@@ -190,7 +212,7 @@ def shadow_log(truth: TwinDynamics, excitation: ExcitationConfig, replay: Replay
                  np.array([mat_to_quat(x[2]) for x in targets]),
                  gripper_cmd_t_s=np.array([g[0] for g in gripper]), gripper_cmd=np.array([g[1] for g in gripper]),
                  meta={"source": "shadow-twin", "nullspace_q_rad": [float(v) for v in twin.q_nullspace],
-                       "truth": {k: float(getattr(truth, k)) for k in DYNAMICS_FIELDS}})
+                       "truth": dynamics_report(truth)})
     roll = simulate(log, truth, replay, twin=twin)
     log.q_rad, log.dq_rad_per_s = roll.q_rad, roll.dq_rad_per_s
     log.tau_measured_nm = truth.actuator_gain * roll.tau_cmd_nm

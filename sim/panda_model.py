@@ -123,19 +123,22 @@ class ArmModelConfig:
     finger_friction: float = 1.5
     link_mass_scale: float = 1.0  # every link's (and the hand's) mass and inertia, scaled (system identification)
     payload_kg: float = 0.0  # a point mass at the TCP (a held tool the controller does not compensate)
+    # dry (Coulomb) friction of arm joints 1..7 [Nm], MuJoCo's joint frictionloss (system identification)
+    joint_frictionloss_nm: tuple[float, ...] = (0.0,) * 7
 
 
-def _link_body(i: int, inner: str, mass_scale: float = 1.0) -> str:
+def _link_body(i: int, inner: str, mass_scale: float = 1.0, frictionloss_nm: float = 0.0) -> str:
     a, d, alpha = PANDA_DH[i - 1]
     # Modified DH: frame i = Rx(alpha_{i-1}) Tx(a_{i-1}) Rz(q_i) Tz(d_i). In the parent frame, the child origin is
     # at (a, -sin(alpha) d, cos(alpha) d) and its orientation is Rx(alpha); the joint turns about the child's z.
     pos = (a, -math.sin(alpha) * d, math.cos(alpha) * d)
     mass, com, diag = PANDA_INERTIAL[i]
     (frm, r) = _LINK_CAPSULES[i]
+    friction = f' frictionloss="{frictionloss_nm:.9g}"' if frictionloss_nm > 0 else ""
     return (
         f'<body name="link{i}" pos="{_fmt(pos)}" quat="{_fmt(rotvec_to_quat((alpha, 0.0, 0.0)))}">'
         f'<inertial pos="{_fmt(com)}" mass="{mass * mass_scale:.9g}" diaginertia="{_fmt(np.multiply(diag, mass_scale))}"/>'
-        f'<joint name="joint{i}" range="{PANDA_Q_MIN_RAD[i-1]} {PANDA_Q_MAX_RAD[i-1]}" class="arm"/>'
+        f'<joint name="joint{i}" range="{PANDA_Q_MIN_RAD[i-1]} {PANDA_Q_MAX_RAD[i-1]}" class="arm"{friction}/>'
         f'<geom fromto="{_fmt(frm)}" size="{r}" class="link"/>'
         f"{inner}</body>"
     )
@@ -182,7 +185,7 @@ def arm_xml(cfg: ArmModelConfig = ArmModelConfig(), hand_xml: str = "",
       </body>"""
     body = hand
     for i in range(7, 0, -1):
-        body = _link_body(i, body, cfg.link_mass_scale)
+        body = _link_body(i, body, cfg.link_mass_scale, cfg.joint_frictionloss_nm[i - 1])
     m0, com0, diag0 = PANDA_INERTIAL[0]
     frm0, r0 = _LINK_CAPSULES[0]
     arm = (

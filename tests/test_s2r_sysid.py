@@ -1,5 +1,6 @@
 """Twin system identification against the shadow-real twin (known truth): the fit recovers every perturbed
-parameter, writes a YAML the twin loads; and the twin's identified-dynamics knobs do what they say."""
+parameter (the six scalar ones together, the per-joint dry friction on its own), writes a YAML the twin loads; and
+the twin's identified-dynamics knobs do what they say."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,11 +13,15 @@ from robot_rl.tools.validate.log_writer import write_arm_log
 from robot_rl.calibration.sysid import ExcitationConfig, FitConfig, fit_dynamics, shadow_log
 from robot_rl.sim.arm_twin import ArmTwin, TwinConfig
 from robot_rl.sim.panda_model import ArmModelConfig
-from robot_rl.sim.twin_dynamics import DYNAMICS_FIELDS, TwinDynamics, apply_dynamics, load_dynamics, save_dynamics
+from robot_rl.contract.params import ParameterError
+from robot_rl.sim.twin_dynamics import (DYNAMICS_FIELDS, PER_JOINT_FIELDS, TwinDynamics, apply_dynamics,
+                                        load_dynamics, save_dynamics)
 from robot_rl.tools.cli import main
 
+SCALAR_FIELDS = tuple(n for n in DYNAMICS_FIELDS if n not in PER_JOINT_FIELDS)
 SHADOW = TwinDynamics(joint_damping_nm_s_per_rad=1.5, joint_armature_kg_m2=0.15, link_mass_scale=1.2,
                       payload_kg=0.8, control_latency_s=0.023, actuator_gain=0.9)
+FRICTION_NM = (0.8, 1.2, 0.6, 1.0, 0.4, 0.3, 0.2)
 
 
 def _rel_errors(got: TwinDynamics, truth: TwinDynamics, names) -> dict:
@@ -40,29 +45,54 @@ def test_calibrate_twin_recovers_every_perturbed_parameter_within_5_percent(tmp_
                                                                                      duration_s=3.2)))
     out = tmp_path / "twin_dynamics.yaml"
     rc = main(["calibrate", "twin", *map(str, logs), "--heldout", str(held), "--out", str(out), "--json",
-               "--max-evaluations", "20"])
+               "--max-evaluations", "20", "--params", ",".join(SCALAR_FIELDS)])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     got = load_dynamics(out)
-    errs = _rel_errors(got, SHADOW, DYNAMICS_FIELDS)
+    errs = _rel_errors(got, SHADOW, SCALAR_FIELDS)
     print("relative errors:", {k: f"{v:.2%}" for k, v in errs.items()})
     assert max(errs.values()) < 0.05, errs
     assert report["heldout_ee_position_rmse_after_m"][0] < 0.1 * report["heldout_ee_position_rmse_before_m"][0]
 
 
+def test_fit_recovers_the_per_joint_dry_friction_of_a_shadow_twin_within_5_percent():
+    truth = dataclasses.replace(TwinDynamics(), joint_frictionloss_nm=FRICTION_NM)
+    log = shadow_log(truth, ExcitationConfig(kind="push", seed=1, duration_s=1.6))
+    # from 0.5 Nm, not from the nominal 0: at its lower bound trf's scaling makes the first steps tiny
+    start = dataclasses.replace(TwinDynamics(), joint_frictionloss_nm=(0.5,) * 7)
+    res = fit_dynamics([log], FitConfig(params=("joint_frictionloss_nm",), max_evaluations=8), start)
+    got = np.array(res.dynamics.joint_frictionloss_nm)
+    np.testing.assert_allclose(got, FRICTION_NM, rtol=0.05)
+    assert res.report()["params"]["joint_frictionloss_nm"] == pytest.approx(list(got))
+
+
 def test_identified_dynamics_yaml_round_trips_and_the_twin_node_loads_it(tmp_path):
     from robot_rl.sim.twin_runtime import TwinRuntime, TwinRuntimeConfig
 
-    p = save_dynamics(tmp_path / "d.yaml", SHADOW, {"fit": {"cost": 0.0}})
-    assert load_dynamics(p) == SHADOW
+    dyn = dataclasses.replace(SHADOW, joint_frictionloss_nm=FRICTION_NM)
+    p = save_dynamics(tmp_path / "d.yaml", dyn, {"fit": {"cost": 0.0}})
+    assert load_dynamics(p) == dyn
     rt = TwinRuntime(TwinRuntimeConfig(cameras=(), dynamics_file=str(p)))
     m = rt.twin.model
     arm_dofs = rt.twin.dadr
     np.testing.assert_allclose(m.dof_damping[arm_dofs], SHADOW.joint_damping_nm_s_per_rad)
     np.testing.assert_allclose(m.dof_armature[arm_dofs], SHADOW.joint_armature_kg_m2)
+    np.testing.assert_allclose(m.dof_frictionloss[arm_dofs], FRICTION_NM)
     assert m.body("payload").mass[0] == pytest.approx(SHADOW.payload_kg)
     assert rt.twin.cfg.actuator_gain == SHADOW.actuator_gain
     assert rt.twin.cfg.control_latency_s == SHADOW.control_latency_s
+
+
+def test_a_dynamics_file_without_the_friction_keeps_it_nominal_and_a_short_friction_list_is_one_line(tmp_path):
+    import yaml
+
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({"dynamics": {"joint_damping_nm_s_per_rad": 2.0}}))
+    assert load_dynamics(old) == dataclasses.replace(TwinDynamics(), joint_damping_nm_s_per_rad=2.0)
+    short = tmp_path / "short.yaml"
+    short.write_text(yaml.safe_dump({"dynamics": {"joint_frictionloss_nm": [0.5, 0.5, 0.5]}}))
+    with pytest.raises(ParameterError, match="joint_frictionloss_nm: expected 7 values"):
+        load_dynamics(short)
 
 
 def _settled_tcp_z(dyn: TwinDynamics) -> float:

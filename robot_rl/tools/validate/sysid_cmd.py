@@ -9,6 +9,11 @@ import sys
 from robot_rl.sim.twin_dynamics import DYNAMICS_FIELDS
 
 
+def _fmt(value) -> str:
+    """A report value: a number, or a per-joint list of them."""
+    return "[" + " ".join(f"{x:.4g}" for x in value) + "]" if isinstance(value, list) else f"{value:10.5g}"
+
+
 def _twin_cmd(a) -> int:
     from robot_rl.calibration.arm_log import read_arm_log
     from robot_rl.calibration.replay import ReplayConfig, divergence, simulate
@@ -41,7 +46,7 @@ def _twin_cmd(a) -> int:
         print(json.dumps(report, indent=1))
     else:
         for k in DYNAMICS_FIELDS:
-            say(f"  {k:28s} {report['start'][k]:10.5g} -> {report['params'][k]:10.5g}")
+            say(f"  {k:28s} {_fmt(report['start'][k])} -> {_fmt(report['params'][k])}")
         for key in ("ee_position_rmse", "heldout_ee_position_rmse"):
             if f"{key}_before_m" in report:
                 b, c = report[f"{key}_before_m"], report[f"{key}_after_m"]
@@ -55,7 +60,8 @@ def add_twin_parser(cs) -> None:
     t.add_argument("logs", nargs="+", metavar="LOG", help="MCAP arm logs to fit on")
     t.add_argument("--heldout", nargs="*", default=[], metavar="LOG", help="logs judged out of sample")
     t.add_argument("--out", required=True, help="identified-parameters YAML to write")
-    t.add_argument("--params", default="", help=f"comma-separated subset of {', '.join(DYNAMICS_FIELDS)} (default all)")
+    t.add_argument("--params", default="", help=f"comma-separated subset of {', '.join(DYNAMICS_FIELDS)} (default "
+                                                "all; a per-joint field fits each of its joints)")
     t.add_argument("--start", default="", help="a dynamics YAML to start from (default: the nominal model)")
     t.add_argument("--max-evaluations", type=int, default=200,
                    help="least-squares steps' evaluations (finite differences add len(params) per Jacobian)")
