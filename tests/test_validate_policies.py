@@ -92,3 +92,21 @@ def test_validate_policies_ranks_two_runs_in_the_twin_and_on_franky_sim(tmp_path
     assert [p["real_successes"] for p in again["policies"]] == [p["real_successes"] for p in res["policies"]]
     assert main(["validate", "policies", *runs, "--episodes", "2", "--real-results", report]) == 2
     assert "differ" in capsys.readouterr().err
+
+
+def test_ranking_intervals_pair_the_episodes_and_contain_the_point_figures():
+    from robot_rl.tools.validate.ranking import ranking_intervals
+
+    rng = np.random.default_rng(3)
+    p = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    real = rng.random((5, 40)) < p[:, None]
+    f = ranking_figures(real.mean(axis=1), real.mean(axis=1))
+    same = ranking_intervals(real, real, resamples=300)  # a twin identical episode by episode: no doubt at all
+    assert same["mmrv_ci"] == [0.0, 0.0] and same["pearson_r_ci"] == [pytest.approx(1.0)] * 2
+    twin = rng.random((5, 40)) < p[:, None]  # the same policies, other episodes: the point lies in the interval
+    f = ranking_figures(real.mean(axis=1), twin.mean(axis=1))
+    ci = ranking_intervals(real, twin, resamples=500)
+    assert ci["pearson_r_ci"][0] <= f["pearson_r"] <= ci["pearson_r_ci"][1] and ci["pearson_r_ci"][0] < 1.0
+    assert ci["mmrv_ci"][0] <= f["mmrv"] <= ci["mmrv_ci"][1] and ci["pearson_r_defined"] == 1.0
+    with pytest.raises(ValueError):
+        ranking_intervals(real, twin[:, :10])

@@ -188,7 +188,7 @@ def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str
                       say=print, real_results: str = "") -> dict:
     """The whole comparison (see the module doc); every run and YAML is checked before anything is evaluated."""
     from robot_rl.sim.twin_dynamics import load_dynamics
-    from robot_rl.tools.validate.ranking import ranking_figures
+    from robot_rl.tools.validate.ranking import ranking_figures, ranking_intervals
 
     if episodes < 1:
         raise ValidationError(f"episodes must be >= 1, got {episodes}")
@@ -218,7 +218,9 @@ def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str
                       "real_successes": real[i]["successes"],
                       **{f"twin_{k}_successes": twin[k][i]["successes"] for k in variants}}
                      for i, r in enumerate(runs)],
-        "ranking": {k: ranking_figures(real_rates, [x["success_rate"] for x in twin[k]]) for k in variants},
+        "ranking": {k: {**ranking_figures(real_rates, [x["success_rate"] for x in twin[k]]),
+                        **ranking_intervals([r["successes"] for r in real], [x["successes"] for x in twin[k]])}
+                    for k in variants},
         "dynamics_files": {Path(p).stem: str(p) for p in dynamics_files},
     }
 
@@ -274,7 +276,8 @@ def policies_cmd(a) -> int:
             say(f"{x['run']} (seed {x['train_seed']}, {x['env_steps']} steps): real {100 * x['real_success']:.0f} %, "
                 f"{twins}")
         for k, f in res["ranking"].items():
-            say(f"twin {k}: Pearson {f['pearson_r']}, Kendall tau {f['kendall_tau']}, MMRV {f['mmrv']:.3f}")
+            say(f"twin {k}: Pearson {f['pearson_r']} (95 % CI {f['pearson_r_ci']}), Kendall tau {f['kendall_tau']} "
+                f"(CI {f['kendall_tau_ci']}), MMRV {f['mmrv']:.3f} (CI {f['mmrv_ci']})")
     return 0
 
 

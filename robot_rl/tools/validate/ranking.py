@@ -42,3 +42,35 @@ def ranking_figures(real, twin) -> dict:
         out["pearson_r"] = _or_none(stats.pearsonr(r, s)[0])
         out["kendall_tau"] = _or_none(stats.kendalltau(r, s)[0])
     return out
+
+
+def ranking_intervals(real_episodes, twin_episodes, resamples: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> dict:
+    """Bootstrap confidence intervals of :func:`ranking_figures` over episodes.
+
+    ``*_episodes``: (policies, episodes) 0/1 outcomes. Both sides ran the same seeds, so a resample draws episode
+    indices once and takes those columns on both sides (paired). A correlation's interval is over the resamples
+    where it is defined; ``*_defined`` says what fraction that was."""
+    from scipy import stats
+
+    real, twin = np.asarray(real_episodes, float), np.asarray(twin_episodes, float)
+    if real.shape != twin.shape or real.ndim != 2:
+        raise ValueError(f"episode outcomes must be two (policies, episodes) arrays, got {real.shape}, {twin.shape}")
+    rng = np.random.default_rng(seed)
+    n = real.shape[1]
+    draws = {"pearson_r": [], "kendall_tau": [], "mmrv": []}
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        r, s = real[:, idx].mean(axis=1), twin[:, idx].mean(axis=1)
+        draws["mmrv"].append(mmrv(r, s))
+        if np.ptp(r) > 0 and np.ptp(s) > 0:
+            draws["pearson_r"].append(stats.pearsonr(r, s)[0])
+            draws["kendall_tau"].append(stats.kendalltau(r, s)[0])
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    out = {"ci_level": level, "resamples": resamples}
+    for k, v in draws.items():
+        v = np.asarray(v, float)
+        out[f"{k}_ci"] = [float(x) for x in np.percentile(v, q)] if len(v) else None
+        if k != "mmrv":
+            out[f"{k}_defined"] = len(v) / resamples
+    return out
