@@ -242,7 +242,7 @@ def scatter_png(path: str | Path, result: dict) -> Path:
         r = "n/a" if fig_k["pearson_r"] is None else f"{fig_k['pearson_r']:.2f}"
         ax.scatter(twin, real, label=f"twin {k}: r {r}, MMRV {fig_k['mmrv']:.2f}", alpha=0.7)
     for x in result["policies"]:
-        ax.annotate(f"s{x['train_seed']}/{x['env_steps']}", (x["twin_nominal_success"], x["real_success"]),
+        ax.annotate(Path(x["run"]).name, (x["twin_nominal_success"], x["real_success"]),
                     fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("twin success")
     ax.set_ylabel("franky-sim (real stand-in) success")
