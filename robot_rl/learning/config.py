@@ -8,7 +8,8 @@
   everywhere; ``robot-rl train`` flags and the learner node's ROS parameters are generated from the fields.
 - :data:`PRESETS` are named overrides: ``sparse_manipulation`` (the defaults: sparse 0/1 rewards at 10 Hz with
   demos, SERL / RLPD), ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for dense-reward control) and
-  ``quad_hover`` (dense_control for the quadrotor tasks: dense reward, discount 0.98, longer random warm-up).
+  ``quad_hover`` (dense_control for the quadrotor tasks: dense reward, discount 0.98, longer random warm-up);
+  ``hil_serl``, ``sac2_min`` and ``crossq`` are the learner ablation's configurations (see each entry).
 """
 from __future__ import annotations
 
@@ -41,8 +42,17 @@ class SACConfig:
     num_critics: int = param(10, ge=1, doc="critic ensemble size")
     critic_subset_size: int = param(2, ge=1, doc="REDQ: target = min over this many random target critics")
     critic_layer_norm: bool = param(True, doc="LayerNorm after every critic hidden layer (RLPD)")
-    actor_q_reduction: str = param("mean", choices=("mean", "min"),
-                                   doc="actor loss over the critics: mean of all (RLPD/REDQ) or min (SAC, SB3)")
+    actor_q_reduction: str = param("mean", choices=("mean", "min", "subset_mean"),
+                                   doc="actor loss over the critics: mean of all (RLPD/REDQ), min (SAC, SB3) or "
+                                       "subset_mean (mean of actor_critic_subset_size critics drawn per update)")
+    actor_critic_subset_size: int = param(2, ge=1, doc="subset_mean: critics drawn at random (without replacement; "
+                                                       "at most num_critics) for each actor update")
+    # CrossQ (Bhatt et al., ICLR 2024): no target critics; batch renormalisation (Ioffe 2017) before every critic
+    # linear layer; (x, a) and (x', a') in ONE critic forward so they share the batch statistics; UTD 1
+    crossq: bool = param(False, doc="CrossQ: no target critics, batch renorm in the critics, joint forward")
+    batch_renorm_momentum: float = param(0.01, gt=0.0, le=1.0, doc="CrossQ: running statistics <- (1 - m) + m batch")
+    batch_renorm_warmup_updates: int = param(100_000, ge=0, doc="CrossQ: critic updates of plain batch norm (r=1, "
+                                                                "d=0) before renormalising to the running statistics")
     discount: float = param(0.97, gt=0.0, le=1.0, doc="per env step; 0.97 is SERL's for 10 Hz manipulation")
     polyak_tau: float = param(0.005, gt=0.0, le=1.0, doc="target <- (1 - tau) target + tau online per update")
     actor_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of the actor")
@@ -74,6 +84,8 @@ class AlgoConfig:
 
     batch_size: int = param(256, ge=1, doc="transitions per gradient update")
     utd_ratio: int = param(2, ge=1, doc="gradient updates per env step; the last of each group updates the actor")
+    actor_update_every: int = param(1, ge=1, doc="the actor + temperature update on every k-th UTD group only: "
+                                                 "critic-to-actor update ratio = utd_ratio * k")
     start_training_after_steps: int = param(500, ge=1, doc="online env steps before the first update")
     device: str = param("auto", doc="auto (cuda when available) | cpu | cuda[:i]")
     compile: bool = param(False, doc="torch.compile the loss computation")
@@ -140,6 +152,15 @@ PRESETS: dict[str, dict] = {
                    "start_training_after_steps": 500, "random_action_steps": 500, "reward": "dense",
                    "task": "quad_hover", "total_env_steps": 12_000, "eval_every_env_steps": 1000,
                    "eval_episodes": 10, "checkpoint_every_env_steps": 5000},
+    # the learner ablation's configurations (`robot-rl bench learner-ablation`), each the defaults plus:
+    # HIL-SERL's real-robot default: 2 critics with LayerNorm, the actor on their mean
+    "hil_serl": {"sac.num_critics": 2, "sac.critic_subset_size": 2},
+    # 2 critics with LayerNorm, target and actor on their min (clipped double Q as SAC / SB3 score the actor)
+    "sac2_min": {"sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.actor_q_reduction": "min"},
+    # CrossQ (Bhatt et al. 2024): 2 critics with batch renorm instead of LayerNorm, no target critics, UTD 1,
+    # the actor on their min and updated every 3rd critic update (the paper's policy delay)
+    "crossq": {"sac.crossq": True, "sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.critic_layer_norm": False,
+               "sac.actor_q_reduction": "min", "utd_ratio": 1, "actor_update_every": 3},
 }
 
 

@@ -17,17 +17,50 @@ from robot_rl.learning.config import EncoderConfig
 
 
 # ---- critic ensemble -----------------------------------------------------------------------------------------
-class CriticEnsemble(nn.Module):
-    """N Q-functions Q_i(x, a) = MLP_i([x, a]) with LayerNorm after every hidden layer, evaluated in one pass."""
+BRN_R_MAX, BRN_D_MAX, BRN_EPS = 3.0, 5.0, 1e-3  # batch renorm clips (Ioffe 2017's final values) and epsilon
 
-    def __init__(self, in_dim: int, hidden: int, layers: int, num_critics: int, layer_norm: bool = True):
+
+def batch_renorm(h: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, train: bool, momentum: float,
+                 renorm: bool) -> torch.Tensor:
+    """Batch renormalisation (Ioffe, NeurIPS 2017) of ``h`` ``[..., B, H]`` over its batch axis ``-2``, against the
+    running ``mean`` / ``var`` ``[..., 1, H]`` (updated in place when ``train``).
+
+    train: ``(h - mu_B) / sd_B * r + d`` with ``r = clip(sd_B / sd, 1/r_max, r_max)`` and
+    ``d = clip((mu_B - mu) / sd, -d_max, d_max)`` as constants (no gradient); ``renorm=False`` is plain batch norm
+    (r = 1, d = 0: the warm-up while the running statistics settle). Not train: ``(h - mu) / sd``."""
+    if not train:
+        return (h - mean) / (var + BRN_EPS).sqrt()
+    mu_b = h.mean(-2, keepdim=True)
+    var_b = h.var(-2, unbiased=False, keepdim=True)
+    out = (h - mu_b) / (var_b + BRN_EPS).sqrt()
+    with torch.no_grad():
+        if renorm:
+            sd = (var + BRN_EPS).sqrt()
+            r = ((var_b + BRN_EPS).sqrt() / sd).clamp(1.0 / BRN_R_MAX, BRN_R_MAX)
+            d = ((mu_b - mean) / sd).clamp(-BRN_D_MAX, BRN_D_MAX)
+        mean.lerp_(mu_b.to(mean.dtype), momentum)
+        var.lerp_(var_b.to(var.dtype), momentum)
+    return out * r + d if renorm else out
+
+
+class CriticEnsemble(nn.Module):
+    """N Q-functions Q_i(x, a) = MLP_i([x, a]), evaluated in one pass; LayerNorm after every hidden layer (RLPD)
+    and/or batch renormalisation before every linear layer (CrossQ, Bhatt et al. 2024: the input's is shared by
+    the critics and has no affine, as an affine before a linear layer is absorbed by its weights; the hidden ones
+    are per critic with a learned scale and shift). ``brn_updates`` counts training forwards for the warm-up."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, num_critics: int, layer_norm: bool = True,
+                 batch_renorm: bool = False, brn_momentum: float = 0.01, brn_warmup: int = 100_000):
         super().__init__()
         self.num_critics, self.hidden, self.layer_norm = num_critics, hidden, layer_norm
+        self.batch_renorm, self.brn_momentum, self.brn_warmup = batch_renorm, brn_momentum, brn_warmup
         dims = [in_dim] + [hidden] * layers + [1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         self.ln_scales = nn.ParameterList()
         self.ln_shifts = nn.ParameterList()
+        self.brn_scales = nn.ParameterList()
+        self.brn_shifts = nn.ParameterList()
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
             w = torch.empty(num_critics, d_in, d_out)
             for k in range(num_critics):  # same init as nn.Linear, per critic
@@ -38,23 +71,52 @@ class CriticEnsemble(nn.Module):
             if i < layers and layer_norm:
                 self.ln_scales.append(nn.Parameter(torch.ones(num_critics, 1, d_out)))
                 self.ln_shifts.append(nn.Parameter(torch.zeros(num_critics, 1, d_out)))
+            if batch_renorm:  # running statistics of this linear layer's input
+                shape = (1, d_in) if i == 0 else (num_critics, 1, d_in)
+                self.register_buffer(f"brn_mean{i}", torch.zeros(shape))
+                self.register_buffer(f"brn_var{i}", torch.ones(shape))
+                if i > 0:
+                    self.brn_scales.append(nn.Parameter(torch.ones(num_critics, 1, d_in)))
+                    self.brn_shifts.append(nn.Parameter(torch.zeros(num_critics, 1, d_in)))
+        if batch_renorm:
+            self.register_buffer("brn_updates", torch.zeros((), dtype=torch.long))
 
     def params(self) -> list[torch.Tensor]:
         return list(self.parameters())
 
+    def _brn(self, i: int, h: torch.Tensor, train: bool, subset, scales, shifts) -> torch.Tensor:
+        mean, var = getattr(self, f"brn_mean{i}"), getattr(self, f"brn_var{i}")
+        if i > 0 and subset is not None:
+            mean, var = mean[subset], var[subset]
+        renorm = train and int(self.brn_updates) >= self.brn_warmup
+        h = batch_renorm(h, mean, var, train, self.brn_momentum, renorm)
+        return h if i == 0 else h * scales[i - 1] + shifts[i - 1]
+
     def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None,
-                subset: torch.Tensor | None = None) -> torch.Tensor:
+                subset: torch.Tensor | None = None, bn_train: bool | None = None) -> torch.Tensor:
         """Q-values ``[N, B]`` of input ``x`` ``[B, in]``. ``params`` overrides the weights (e.g. detached for
-        the actor loss); ``subset`` (long ``[K]``) evaluates only those critics and returns ``[K, B]``."""
+        the actor loss); ``subset`` (long ``[K]``) evaluates only those critics and returns ``[K, B]``. With batch
+        renorm, ``bn_train`` (default: ``self.training``) normalises with this batch's statistics and updates the
+        running ones (then ``subset`` must be None), else uses the running statistics."""
         p = params if params is not None else self.params()
-        n_lin = len(self.weights)
+        n_lin, n_ln, n_brn = len(self.weights), len(self.ln_scales), len(self.brn_scales)
         ws, bs = p[:n_lin], p[n_lin:2 * n_lin]
-        scales, shifts = p[2 * n_lin:2 * n_lin + len(self.ln_scales)], p[2 * n_lin + len(self.ln_scales):]
+        scales, shifts = p[2 * n_lin:2 * n_lin + n_ln], p[2 * n_lin + n_ln:2 * n_lin + 2 * n_ln]
+        bscales, bshifts = p[2 * n_lin + 2 * n_ln:][:n_brn], p[2 * n_lin + 2 * n_ln + n_brn:]
+        train = self.training if bn_train is None else bn_train
         if subset is not None:
+            if self.batch_renorm and train:
+                raise ValueError("batch renorm in training mode evaluates all critics (their statistics update)")
             ws, bs = [w[subset] for w in ws], [b[subset] for b in bs]
             scales, shifts = [s[subset] for s in scales], [s[subset] for s in shifts]
+            bscales, bshifts = [s[subset] for s in bscales], [s[subset] for s in bshifts]
         n = ws[0].shape[0]
         b_sz = x.shape[0]
+        if self.batch_renorm:
+            x = self._brn(0, x, train, subset, bscales, bshifts)
+            if train:
+                with torch.no_grad():
+                    self.brn_updates += 1
         # first layer: one GEMM for all critics, [B, in] @ [in, N*H] -> [N, B, H]
         w0 = ws[0].permute(1, 0, 2).reshape(x.shape[-1], -1)
         h = (x @ w0).view(b_sz, n, -1).transpose(0, 1) + bs[0]
@@ -62,6 +124,8 @@ class CriticEnsemble(nn.Module):
             if self.layer_norm:
                 h = F.layer_norm(h, h.shape[-1:]) * scales[i - 1] + shifts[i - 1]
             h = F.relu(h)
+            if self.batch_renorm:
+                h = self._brn(i, h, train, subset, bscales, bshifts)
             if i == n_lin - 1:  # the cheap output layer in float32 even under bf16 autocast: TD errors are small
                 with torch.autocast(h.device.type, enabled=False):
                     return torch.baddbmm(bs[i].float(), h.float(), ws[i].float()).squeeze(-1)
@@ -69,10 +133,17 @@ class CriticEnsemble(nn.Module):
         return h.squeeze(-1)
 
     def single(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        """Critic ``k`` alone, written as a plain per-critic MLP (reference for tests)."""
+        """Critic ``k`` alone, written as a plain per-critic MLP (reference for tests; batch renorm with the
+        running statistics)."""
         h = x
         n_lin = len(self.weights)
         for i in range(n_lin):
+            if self.batch_renorm:
+                mean, var = getattr(self, f"brn_mean{i}"), getattr(self, f"brn_var{i}")
+                mean, var = (mean[0], var[0]) if i == 0 else (mean[k, 0], var[k, 0])
+                h = (h - mean) / (var + BRN_EPS).sqrt()
+                if i > 0:
+                    h = h * self.brn_scales[i - 1][k, 0] + self.brn_shifts[i - 1][k, 0]
             h = h @ self.weights[i][k] + self.biases[i][k]
             if i < n_lin - 1:
                 if self.layer_norm:

@@ -15,6 +15,20 @@ One update (``SAC.update``) is fused into a single backward pass and a single op
     L_grip = (Q_g(x, g) - (r - penalty + gamma Q_g'(x', argmax_g Q_g(x', .))))^2   (hybrid action only)
     step Adam once on L_Q + L_pi + L_alpha + L_grip; Polyak the targets with one foreach lerp
 
+Options (``SACConfig`` / ``AlgoConfig``), all inside this one update:
+
+- ``actor_q_reduction``: the actor's Q is the mean of all critics (RLPD, REDQ), their min (SAC, SB3), or
+  ``subset_mean``: the mean of ``actor_critic_subset_size`` critics drawn at random for each actor update
+  (evaluating only those: cheaper with a big ensemble).
+- ``actor_update_every`` (k): the actor and temperature update on every k-th ``update_block`` only.
+- ``crossq`` (Bhatt et al., "CrossQ", ICLR 2024): no target critics and no Polyak step; batch renormalisation
+  (Ioffe 2017) before every critic linear layer; ``[x; x']`` with ``[a_data; a']`` go through the critics in ONE
+  forward so both halves are normalised with the same batch statistics, and the target is that forward's second
+  half, detached: ``y = r + gamma (1 - done) min_K Q(x', a')``. The actor's loss reads the critics with their
+  running statistics. The preset ``crossq`` adds CrossQ's UTD 1, policy delay 3 and 2 critics. Differences from
+  the paper: the actor has no batch renorm, the critics keep our width and Adam's defaults (the paper: 2048
+  units, lr 1e-3, beta1 0.5), and the hybrid gripper's DQN head keeps its own target.
+
 The losses touch disjoint parameters (the actor sees detached features and detached critic weights, the
 critic sees detached actions), so summing them and stepping once gives the same gradients as separate
 steps — with the one difference that the actor is scored by the critics before this step's critic update.
@@ -24,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 
 import numpy as np
 import torch
@@ -54,8 +69,10 @@ class SAC(nn.Module):
         self.policy = Policy(obs_spec, action_dim, cfg, use_cameras=use_cameras)
         s, feat_dim, arm_dim = cfg.sac, self.policy.feature_dim, self.policy.arm_dim
         self.critic = CriticEnsemble(feat_dim + arm_dim, s.hidden_width, s.hidden_layers, s.num_critics,
-                                     s.critic_layer_norm)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+                                     s.critic_layer_norm, batch_renorm=s.crossq, brn_momentum=s.batch_renorm_momentum,
+                                     brn_warmup=s.batch_renorm_warmup_updates)
+        # CrossQ has no target critics: the target comes from the online critics' joint forward
+        self.critic_target = None if s.crossq else copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(float(np.log(s.initial_temperature))))
         self.target_entropy = s.target_entropy_per_action_dim * arm_dim
         self.gripper_target = copy.deepcopy(self.policy.gripper_critic).requires_grad_(False) \
@@ -76,6 +93,8 @@ class SAC(nn.Module):
         self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
         self._online_target_pairs = self._target_pairs()
         self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+        self.update_blocks = 0  # update_block calls so far (the actor's every-k-th schedule; not checkpointed)
+        self.update_cpu_s = 0.0  # process CPU seconds spent inside update_block (the learner's compute)
 
     # the policy's parts, by their usual names
     actor = property(lambda self: self.policy.actor)
@@ -87,8 +106,8 @@ class SAC(nn.Module):
     encoder_cfg = property(lambda self: self.algo_cfg.encoder)
 
     def _target_pairs(self):
-        online = list(self.critic.parameters())
-        target = list(self.critic_target.parameters())
+        online = list(self.critic.parameters()) if self.critic_target is not None else []
+        target = list(self.critic_target.parameters()) if self.critic_target is not None else []
         if self.gripper_critic is not None:
             online += list(self.gripper_critic.parameters())
             target += list(self.gripper_target.parameters())
@@ -132,20 +151,30 @@ class SAC(nn.Module):
             with torch.no_grad():
                 a_next, logp_next = self.actor(x_next)
 
-        with torch.no_grad():  # REDQ target: min over a random subset of the target critics
-            subset = torch.randperm(cfg.num_critics, device=x.device)[:cfg.critic_subset_size]
-            q_next = self.critic_target(torch.cat([x_next, a_next], -1), subset=subset).min(0).values
+        subset = torch.randperm(cfg.num_critics, device=x.device)[:cfg.critic_subset_size]
+        if cfg.crossq:  # CrossQ: (x, a) and (x', a') in one forward of the online critics, sharing batch statistics
+            q_both = self.critic(torch.cat([torch.cat([x, arm], -1), torch.cat([x_next, a_next], -1)]))
+            q, q_next = q_both[:, :b], q_both[:, b:].detach()[subset].min(0).values
+        else:
+            q = self.critic(torch.cat([x, arm], -1))  # [N, B], one batched forward
+            with torch.no_grad():  # REDQ target: min over a random subset of the target critics
+                q_next = self.critic_target(torch.cat([x_next, a_next], -1), subset=subset).min(0).values
+        with torch.no_grad():
             if cfg.backup_entropy:
                 q_next = q_next - alpha * logp_next
             y = reward + cfg.discount * (1.0 - terminated) * q_next
-        q = self.critic(torch.cat([x, arm], -1))  # [N, B], one batched forward
         terms = {"critic_loss": (q - y).pow(2).mean()}
         stats = {"q_mean": q.detach().mean()}
 
         if update_actor:
             frozen = [p.detach() for p in self.critic.parameters()]
-            q_all = self.critic(torch.cat([x.detach(), a_pi], -1), params=frozen)
-            q_pi = q_all.min(0).values if cfg.actor_q_reduction == "min" else q_all.mean(0)
+            x_pi = torch.cat([x.detach(), a_pi], -1)  # batch renorm (CrossQ): the running statistics, not updated
+            if cfg.actor_q_reduction == "subset_mean":
+                pick = torch.randperm(cfg.num_critics, device=x.device)[:cfg.actor_critic_subset_size]
+                q_pi = self.critic(x_pi, params=frozen, subset=pick, bn_train=False).mean(0)
+            else:
+                q_all = self.critic(x_pi, params=frozen, bn_train=False)
+                q_pi = q_all.min(0).values if cfg.actor_q_reduction == "min" else q_all.mean(0)
             terms["actor_loss"] = (alpha * logp_pi - q_pi).mean()
             terms["temperature_loss"] = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
             stats.update(temperature=alpha, entropy=-logp_pi.detach().mean())
@@ -169,18 +198,29 @@ class SAC(nn.Module):
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()  # the terms touch disjoint parameters: one backward, one step
         self.optimizer.step()
-        with torch.no_grad():
-            online, target = self._online_target_pairs
-            torch._foreach_lerp_(target, online, self.cfg.polyak_tau)
+        online, target = self._online_target_pairs
+        if target:
+            with torch.no_grad():
+                torch._foreach_lerp_(target, online, self.cfg.polyak_tau)
         return {**{k: v.detach() for k, v in terms.items()}, **stats}
 
     def update_block(self, mixer) -> dict[str, torch.Tensor]:
         """THE update-to-data loop: ``utd_ratio`` critic updates on batches from ``mixer`` (online/prior mix), the
-        last of them also updating the actor and the temperature (RLPD). Call once per env step collected."""
-        n = self.algo_cfg.utd_ratio
+        last of them also updating the actor and the temperature (RLPD) on every ``actor_update_every``-th call
+        (k; k = 1: every call; CrossQ's policy delay is k = 3 at UTD 1), so the critic-to-actor update ratio is
+        ``utd_ratio * k``. Call once per env step collected.
+
+        Counts its calls (``update_blocks``) and the process CPU time spent in it (``update_cpu_s``,
+        ``time.process_time``: every thread of the process, torch's intra-op ones included, while the updates
+        run; the env steps between calls are not in it; on CUDA only the host's side)."""
+        t0 = time.process_time()
+        n, k = self.algo_cfg.utd_ratio, self.algo_cfg.actor_update_every
+        self.update_blocks += 1
+        actor_now = self.update_blocks % k == 0
         metrics: dict = {}
         for g in range(n):
-            metrics = self.update(mixer.sample(), update_actor=(g == n - 1))
+            metrics = self.update(mixer.sample(), update_actor=actor_now and g == n - 1)
+        self.update_cpu_s += time.process_time() - t0
         return metrics
 
 

@@ -11,6 +11,7 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.safety_experiment",
     "robot_rl.tools.bench.learner",
     "robot_rl.tools.bench.sample_efficiency",
+    "robot_rl.tools.bench.learner_ablation",
     "robot_rl.tools.bench.franka_loop",
     "robot_rl.tools.bench.interventions",
     "robot_rl.tools.bench.latency",

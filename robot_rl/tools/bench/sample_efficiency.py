@@ -106,6 +106,23 @@ def run_sb3(s: dict, seed: int, out: Path, progress: bool) -> dict:
             "updates": int(model._n_updates), "wall_s": round(time.perf_counter() - t0 - eval_s[0], 1), "utd": 1}
 
 
+def load_cached(path: Path, matches) -> dict | None:
+    """The finished run written by :func:`save_run` at ``path`` when ``matches(its settings)`` (the settings it
+    depends on are the caller's), else None: absent, unreadable, or run with other settings."""
+    try:
+        cached = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) and matches(cached.get("settings", {})) else None
+
+
+def save_run(path: Path, result: dict, settings: dict) -> dict:
+    """``result`` with its ``settings``, written atomically to ``path`` (a later call reuses it: :func:`load_cached`)."""
+    result = {**result, "settings": settings}
+    atomic_write_bytes(path, json.dumps(result).encode())
+    return result
+
+
 def steps_to(curve, threshold: float):
     for step, v in curve:
         if v >= threshold:
@@ -127,16 +144,13 @@ def run(a) -> dict:
     for algo in ("ours", "sb3_sac"):
         for seed in seeds:
             path = out / f"{algo}_seed{seed}.json"
-            cached = json.loads(path.read_text()) if path.is_file() else None
-            if cached is not None and _relevant(cached.get("settings", {}), algo) == _relevant(s, algo):
+            cached = load_cached(path, lambda st: _relevant(st, algo) == _relevant(s, algo))
+            if cached is not None:
                 results[algo].append(cached)
                 continue
             if algo not in algos:
                 continue
-            r = algos[algo](s, seed, out, not a.no_progress)
-            r["settings"] = s
-            atomic_write_bytes(path, json.dumps(r).encode())
-            results[algo].append(r)
+            results[algo].append(save_run(path, algos[algo](s, seed, out, not a.no_progress), s))
     t = s["threshold"]
     summary: dict = {"bench": "sample_efficiency", **{k: v for k, v in s.items()}, "seeds": seeds}
     for algo, runs in results.items():
