@@ -35,6 +35,20 @@ def emit(result: dict, as_json: bool) -> int:
     return 0
 
 
+def runner(run):
+    """The ``func`` of a bench whose ``run(args)`` returns its figures: torch's CPU threads set from ``--threads``
+    (0: torch's default), then the figures printed by :func:`emit`."""
+
+    def go(a) -> int:
+        if getattr(a, "threads", 0):
+            import torch
+
+            torch.set_num_threads(a.threads)
+        return emit(run(a), a.json)
+
+    return go
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures (see --help of each)")
     bsub = p.add_subparsers(dest="bench", metavar="WHAT")

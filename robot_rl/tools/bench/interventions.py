@@ -159,12 +159,6 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/bench/interventions")
     p.add_argument("--json", action="store_true")
 
-    def _go(a):
-        import torch
+    from robot_rl.tools.bench.cli import runner
 
-        from robot_rl.tools.bench.cli import emit
-
-        torch.set_num_threads(a.threads)
-        return emit(run(a), a.json)
-
-    p.set_defaults(func=_go)
+    p.set_defaults(func=runner(run))

@@ -237,13 +237,6 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
 
-    def _go(a):
-        from robot_rl.tools.bench.cli import emit
+    from robot_rl.tools.bench.cli import runner
 
-        if a.threads:
-            import torch
-
-            torch.set_num_threads(a.threads)
-        return emit(run(a), a.json)
-
-    p.set_defaults(func=_go)
+    p.set_defaults(func=runner(run))
