@@ -228,3 +228,44 @@ def test_every_new_option_is_a_learner_ros_parameter():
     assert (cfg.sac.actor_q_reduction, cfg.sac.actor_critic_subset_size, cfg.actor_update_every) == \
         ("subset_mean", 3, 2)
     assert (cfg.sac.crossq, cfg.sac.batch_renorm_warmup_updates) == (True, 5)
+
+
+# ---- behaviour cloning on the prior rows ------------------------------------------------------------------------
+def _bc_setup(weight: float):
+    cfg = _cfg(sac_bc_weight=weight, batch_size=32)
+    torch.manual_seed(0)
+    algo = SAC(SPEC, 2, cfg)
+    rng = np.random.default_rng(0)
+    online, prior = ReplayBuffer(SPEC, 2, 64), ReplayBuffer(SPEC, 2, 64)
+    demo_action = np.array([0.6, -0.4], np.float32)  # the demos always do this; online data is uniform noise
+    for i in range(40):
+        online.add({"state": rng.normal(size=5)}, rng.uniform(-1, 1, 2), 0.0, {"state": rng.normal(size=5)},
+                   False, False)
+        prior.add({"state": rng.normal(size=5)}, demo_action, 0.0, {"state": rng.normal(size=5)}, False, False)
+    return algo, DataMixer.of(online, prior, cfg), prior, demo_action
+
+
+def test_bc_term_is_on_the_prior_rows_only_and_absent_when_off():
+    algo, mixer, _, _ = _bc_setup(1.0)
+    batch = mixer.sample()
+    assert batch["n_online"] == 16  # RLPD's 50/50: the first 16 rows are online
+    terms = algo.update(batch, update_actor=True)
+    assert "bc_loss" in terms and float(terms["bc_loss"]) > 0
+    off, mixer_off, _, _ = _bc_setup(0.0)
+    assert "bc_loss" not in off.update(mixer_off.sample(), update_actor=True)
+    # all rows online (no prior data in the batch): nothing to clone
+    batch["n_online"] = 32
+    assert "bc_loss" not in algo.update(batch, update_actor=True)
+
+
+def test_bc_term_pulls_the_actor_to_the_prior_actions():
+    def distance_after(weight: float) -> float:
+        algo, mixer, prior, demo_action = _bc_setup(weight)
+        for _ in range(150):
+            algo.update_block(mixer)
+        states = prior.frames["state"][:40]
+        with torch.no_grad():
+            a, _ = algo.actor(algo.encode({"state": states}), deterministic=True)
+        return float((a - torch.as_tensor(demo_action)).norm(dim=-1).mean())
+
+    assert distance_after(5.0) < 0.5 * distance_after(0.0)

@@ -53,6 +53,10 @@ class SACConfig:
     batch_renorm_momentum: float = param(0.01, gt=0.0, le=1.0, doc="CrossQ: running statistics <- (1 - m) + m batch")
     batch_renorm_warmup_updates: int = param(100_000, ge=0, doc="CrossQ: critic updates of plain batch norm (r=1, "
                                                                 "d=0) before renormalising to the running statistics")
+    # a behaviour-cloning term on the prior rows of each batch (demos + interventions), as TD3+BC (Fujimoto & Gu,
+    # NeurIPS 2021) adds to the actor loss: L_pi += bc_weight * mean_prior ||a_pi(x) - a_prior||^2 (arm dims)
+    bc_weight: float = param(0.0, ge=0.0, doc="actor loss + this * squared error of the actor's sampled action to "
+                                              "the prior (demo/intervention) action; 0: off (RLPD, SERL)")
     discount: float = param(0.97, gt=0.0, le=1.0, doc="per env step; 0.97 is SERL's for 10 Hz manipulation")
     polyak_tau: float = param(0.005, gt=0.0, le=1.0, doc="target <- (1 - tau) target + tau online per update")
     actor_lr: float = param(3e-4, gt=0.0, doc="Adam learning rate of the actor")

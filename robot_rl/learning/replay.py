@@ -191,7 +191,7 @@ def sample_mixed(online: ReplayBuffer, prior: ReplayBuffer, batch_size: int, onl
                  generator: torch.Generator | None = None) -> dict:
     """RLPD's symmetric sampling: ``online_fraction`` of the batch from online data, the rest from prior data
     (demos + interventions). Falls back to whichever buffer has data when the other is empty. The first
-    ``n_online`` rows of the batch are online."""
+    ``n_online`` rows of the batch are online; the batch's ``"n_online"`` entry (an int) says how many."""
     n_online = int(round(batch_size * online_fraction))
     if len(prior) == 0:
         n_online = batch_size
@@ -202,7 +202,9 @@ def sample_mixed(online: ReplayBuffer, prior: ReplayBuffer, batch_size: int, onl
         parts.append(online.sample(n_online, generator))
     if batch_size - n_online:
         parts.append(prior.sample(batch_size - n_online, generator))
-    return parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+    batch = parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+    batch["n_online"] = n_online
+    return batch
 
 
 @dataclass

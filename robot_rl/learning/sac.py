@@ -12,6 +12,7 @@ One update (``SAC.update``) is fused into a single backward pass and a single op
     L_Q    = mean_i (Q_i(x, a_data) - y)^2       # all N critics in one batched forward
     L_pi   = alpha log pi(a|x) - mean_i Q_i(x, a)   with the critics' weights detached
     L_alpha= -log alpha (log pi(a|x) + H_target)
+    L_bc   = bc_weight mean_{prior rows} ||a - a_data||^2   (optional; 0 by default)
     L_grip = (Q_g(x, g) - (r - penalty + gamma Q_g'(x', argmax_g Q_g(x', .))))^2   (hybrid action only)
     step Adam once on L_Q + L_pi + L_alpha + L_grip; Polyak the targets with one foreach lerp
 
@@ -20,6 +21,8 @@ Options (``SACConfig`` / ``AlgoConfig``), all inside this one update:
 - ``actor_q_reduction``: the actor's Q is the mean of all critics (RLPD, REDQ), their min (SAC, SB3), or
   ``subset_mean``: the mean of ``actor_critic_subset_size`` critics drawn at random for each actor update
   (evaluating only those: cheaper with a big ensemble).
+- ``bc_weight``: a behaviour-cloning term (TD3+BC, Fujimoto & Gu 2021) on the batch's prior rows (the demos and
+  interventions that RLPD's symmetric sampling puts in every batch), added to the actor's loss.
 - ``actor_update_every`` (k): the actor and temperature update on every k-th ``update_block`` only.
 - ``crossq`` (Bhatt et al., "CrossQ", ICLR 2024): no target critics and no Polyak step; batch renormalisation
   (Ioffe 2017) before every critic linear layer; ``[x; x']`` with ``[a_data; a']`` go through the critics in ONE
@@ -133,7 +136,7 @@ class SAC(nn.Module):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     # ---- learning --------------------------------------------------------------------------------------
-    def _losses(self, obs, action, reward, terminated, next_obs, update_actor: bool):
+    def _losses(self, obs, action, reward, terminated, next_obs, update_actor: bool, n_online: int):
         cfg = self.cfg
         b = reward.shape[0]
         obs, next_obs = self.augment(obs), self.augment(next_obs)
@@ -176,6 +179,8 @@ class SAC(nn.Module):
                 q_all = self.critic(x_pi, params=frozen, bn_train=False)
                 q_pi = q_all.min(0).values if cfg.actor_q_reduction == "min" else q_all.mean(0)
             terms["actor_loss"] = (alpha * logp_pi - q_pi).mean()
+            if cfg.bc_weight > 0 and n_online < b:  # TD3+BC-style term on the prior rows (demos, interventions)
+                terms["bc_loss"] = cfg.bc_weight * (a_pi[n_online:] - arm[n_online:]).pow(2).sum(-1).mean()
             terms["temperature_loss"] = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
             stats.update(temperature=alpha, entropy=-logp_pi.detach().mean())
 
@@ -194,7 +199,7 @@ class SAC(nn.Module):
         """One gradient update on a batch from the replay (already on this device). Returns tensor metrics."""
         with self._autocast():
             terms, stats = self._loss_fn(batch["obs"], batch["action"], batch["reward"], batch["terminated"],
-                                         batch["next_obs"], update_actor)
+                                         batch["next_obs"], update_actor, batch.get("n_online", len(batch["reward"])))
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()  # the terms touch disjoint parameters: one backward, one step
         self.optimizer.step()
