@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from robot_rl.tools.bench.learner_ablation import (CONFIGS, DEFAULT_CONFIGS, bootstrap_ci, iqm, run_metrics,
-                                                   summarize_cell, worst_drop_after)
+from robot_rl.tools.bench.learner_ablation import (CONFIGS, DEFAULT_CONFIGS, bootstrap_ci, iqm, markdown_table,
+                                                   run_metrics, summarize_cell, worst_drop_after)
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -57,6 +57,18 @@ def test_a_run_that_never_reaches_90pct_is_counted_at_its_budget_and_flagged_cen
     assert not summarize_cell([reached], n_boot=50)["env_steps_to_90pct"]["lower_bound"]
 
 
+def test_markdown_table_has_a_row_per_task_and_configuration_and_marks_censored_figures_as_lower_bounds():
+    reached = _run(0, [(0, 0.0, 0.0), (1000, 0.9, 12.5)], steps=2000, cpu=30.0)
+    never = _run(1, [(0, 0.0, 0.0), (2000, 0.3, 40.0)], steps=2000, cpu=40.0)
+    again = _run(2, [(0, 0.0, 0.0), (1000, 0.9, 12.5)], steps=2000, cpu=30.0)
+    summary = {"results": {"pick_cube": {"fast": summarize_cell([reached, again], n_boot=50),
+                                         "slow": summarize_cell([never], n_boot=50)}}}
+    rows = markdown_table(summary).strip().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("| task | configuration |")
+    assert rows[2] == "| pick_cube | fast | 2/2 | 1000 [1000, 1000] | 12.5 [12.5, 12.5] | 0.00 [0.00, 0.00] (n=2) |"
+    assert rows[3] == "| pick_cube | slow | 0/1 | ≥ 2000 [2000, 2000] | ≥ 40.0 [40.0, 40.0] | - |"
+
+
 def test_the_default_configurations_are_the_issue_s_four():
     assert DEFAULT_CONFIGS == ("rlpd10", "hil_serl2", "sac2_min", "crossq") and set(DEFAULT_CONFIGS) <= set(CONFIGS)
 
@@ -89,6 +101,7 @@ def test_tiny_ablation_end_to_end_json_structure_and_reuse(tmp_path, capsys):
         assert run["learner_cpu_s"] < run["process_cpu_s"]  # the env, the demos and the evaluations are not in it
     assert run["updates"] == run["update_blocks"] == 12 - 4 + 1  # crossq: UTD 1 from step 4 on
     assert (tmp_path / "curves_reach.png").stat().st_size > 0
+    assert (tmp_path / "table.md").read_text() == markdown_table(s)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "reach").glob("*.json")}
     assert len(stamps) == 2
     assert main(args) == 0  # a second call reuses every finished run

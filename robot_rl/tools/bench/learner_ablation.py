@@ -17,8 +17,8 @@ learner CPU seconds) and is counted in ``n_censored``; the IQM and CI are then l
 Runs go whole budgets (no stop at 90 %: the drop needs what follows). Each finished (task, config, seed) is
 ``<out>/<task>/<config>_seed<n>.json`` and reused by a later call with the same settings; runs go seed by seed (all
 tasks and configurations at seed 0 first), and ``summary.json`` plus ``curves_<task>.png`` (mean eval success over
-the seeds finished, per configuration) are rewritten after each run, so an interrupted ablation reports what
-finished with its true n.
+the seeds finished, per configuration) and ``table.md`` (:func:`markdown_table`, the README's) are rewritten after
+each run, so an interrupted ablation reports what finished with its true n.
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "sac2_min": ("sac2_min", {}),  # 2 critics + LayerNorm, target and actor on the min
     "crossq": ("crossq", {}),  # no target critics, batch renorm, UTD 1, policy delay 3
     "rlpd10_subset2": ("sparse_manipulation", {"sac.actor_q_reduction": "subset_mean"}),  # actor on 2 random of 10
+    "hil_serl2_bc": ("hil_serl", {"sac.bc_weight": 1.0}),  # hil_serl2 + a behaviour-cloning term on the demo rows
+    "rlpd10_bc": ("sparse_manipulation", {"sac.bc_weight": 1.0}),  # rlpd10 + the same term
 }
 DEFAULT_CONFIGS = ("rlpd10", "hil_serl2", "sac2_min", "crossq")
 DEFAULT_TASKS = ("reach", "pick_cube", "peg_insert")
@@ -184,6 +186,36 @@ def summarize(a, results: dict, missing: list) -> dict:
     return summary
 
 
+def _fmt(cell: dict, key: str, digits: int) -> str:
+    v = cell[key]
+    if v["iqm"] is None:
+        return "-"
+    lo, hi = v["ci95"]
+    bound = "≥ " if v.get("lower_bound") else ""
+    return f"{bound}{v['iqm']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def markdown_table(summary: dict) -> str:
+    """The summary as one markdown table (the README's): per task and configuration, the runs that reached 90 %,
+    the IQM [95 % CI] of env steps and learner CPU-s to 90 % (``≥``: censored runs, a lower bound) and of the
+    worst drop after 80 %."""
+    rows = ["| task | configuration | reached 90 % | env steps to 90 % | learner CPU-s to 90 % "
+            "| worst drop after 80 % |", "|---|---|---|---|---|---|"]
+    for task, cells in summary["results"].items():
+        for config, c in cells.items():
+            d = c["worst_drop_after_80pct"]
+            drop = "-" if d["iqm"] is None else f"{d['iqm']:.2f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}] " \
+                                                f"(n={d['n_reached_80pct']})"
+            rows.append(f"| {task} | {config} | {c['n_reached_90pct']}/{c['n']} | {_fmt(c, 'env_steps_to_90pct', 0)} "
+                        f"| {_fmt(c, 'learner_cpu_s_to_90pct', 1)} | {drop} |")
+    return "\n".join(rows) + "\n"
+
+
+def _write(out: Path, summary: dict) -> None:
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    atomic_write_bytes(out / "table.md", markdown_table(summary).encode())
+
+
 def run(a) -> dict:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,8 +231,10 @@ def run(a) -> dict:
             r = save_run(path, run_one(s, seed, out / "runs", not a.no_progress), s)
         results[task][config].append(r)
         missing.remove(f"{task}/{config}_seed{seed}")
-        atomic_write_bytes(out / "summary.json", json.dumps(summarize(a, results, missing), indent=1).encode())
-    return summarize(a, results, missing)
+        _write(out, summarize(a, results, missing))
+    summary = summarize(a, results, missing)
+    _write(out, summary)
+    return {**summary, "table_md": str(out / "table.md")}
 
 
 def _csv(kind, allowed=None):
