@@ -7,9 +7,11 @@
   (the ROS learner) *are* an :class:`AlgoConfig` plus their own run fields, so the defaults are the same
   everywhere; ``robot-rl train`` flags and the learner node's ROS parameters are generated from the fields.
 - :data:`PRESETS` are named overrides: ``sparse_manipulation`` (the defaults: sparse 0/1 rewards at 10 Hz with
-  demos, SERL / RLPD), ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for dense-reward control) and
+  demos; 2 critics and a behaviour-cloning term on the demo rows, the learner ablation's choice), ``rlpd`` (RLPD's
+  10 critics without it, the defaults before), ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for dense-reward control) and
   ``quad_hover`` (dense_control for the quadrotor tasks: dense reward, discount 0.98, longer random warm-up);
-  ``hil_serl``, ``sac2_min`` and ``crossq`` are the learner ablation's configurations (see each entry).
+  ``hil_serl``, ``sac2_min`` and ``crossq`` are the learner ablation's configurations (see each entry; none has the
+  BC term).
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ class SACConfig:
     # 128: what `robot-rl train --task pick_cube` has always run with (the README's figures); dense_control: 256
     hidden_width: int = param(128, ge=1, doc="hidden units per layer of actor and critics")
     hidden_layers: int = param(2, ge=1, doc="hidden layers of actor and critics")
-    num_critics: int = param(10, ge=1, doc="critic ensemble size")
+    # 2 critics with LayerNorm (HIL-SERL) + bc_weight 1: the learner ablation's choice (README, issue 16); RLPD's 10
+    # critics are the preset `rlpd`
+    num_critics: int = param(2, ge=1, doc="critic ensemble size")
     critic_subset_size: int = param(2, ge=1, doc="REDQ: target = min over this many random target critics")
     critic_layer_norm: bool = param(True, doc="LayerNorm after every critic hidden layer (RLPD)")
     actor_q_reduction: str = param("mean", choices=("mean", "min", "subset_mean"),
@@ -55,7 +59,7 @@ class SACConfig:
                                                                 "d=0) before renormalising to the running statistics")
     # a behaviour-cloning term on the prior rows of each batch (demos + interventions), as TD3+BC (Fujimoto & Gu,
     # NeurIPS 2021) adds to the actor loss: L_pi += bc_weight * mean_prior ||a_pi(x) - a_prior||^2 (arm dims)
-    bc_weight: float = param(0.0, ge=0.0, doc="actor loss + this * squared error of the actor's sampled action to "
+    bc_weight: float = param(1.0, ge=0.0, doc="actor loss + this * squared error of the actor's sampled action to "
                                               "the prior (demo/intervention) action; 0: off (RLPD, SERL)")
     discount: float = param(0.97, gt=0.0, le=1.0, doc="per env step; 0.97 is SERL's for 10 Hz manipulation")
     polyak_tau: float = param(0.005, gt=0.0, le=1.0, doc="target <- (1 - tau) target + tau online per update")
@@ -138,11 +142,14 @@ _DENSE_CONTROL = {  # see PRESETS["dense_control"]
     "sac.initial_temperature": 1.0, "sac.backup_entropy": True, "sac.target_entropy_per_action_dim": -1.0,
     "sac.actor_lr": 3e-4, "sac.critic_lr": 3e-4, "sac.temperature_lr": 3e-4, "sac.hidden_width": 256,
     "sac.hidden_layers": 2, "sac.log_std_min": -20.0, "sac.log_std_max": 2.0, "batch_size": 256, "utd_ratio": 1,
-    "start_training_after_steps": 100, "random_action_steps": 100, "num_demos": 0,
+    "start_training_after_steps": 100, "random_action_steps": 100, "num_demos": 0, "sac.bc_weight": 0.0,
 }
 PRESETS: dict[str, dict] = {
-    # the defaults: sparse 0/1 rewards, 10 Hz episodes, scripted demos (SERL / RLPD)
+    # the defaults: sparse 0/1 rewards, 10 Hz episodes, scripted demos; 2 critics + LayerNorm with the actor on their
+    # mean and a behaviour-cloning term on the demo rows (bc_weight 1), chosen by `robot-rl bench learner-ablation`
     "sparse_manipulation": {},
+    # RLPD (Ball et al. 2023) as SERL runs it, the defaults before the ablation: 10 critics, min over 2, no BC term
+    "rlpd": {"sac.num_critics": 10, "sac.critic_subset_size": 2, "sac.bc_weight": 0.0},
     # Stable-Baselines3 SAC's defaults (stable_baselines3/sac/sac.py: gamma 0.99, 2 critics without LayerNorm,
     # ent_coef "auto" from 1.0, target entropy -dim(A), soft-Q target with entropy, train_freq 1 / gradient_steps
     # 1, learning_rate 3e-4, batch 256, net_arch [256, 256], learning_starts 100, log std clipped to [-20, 2];
@@ -158,13 +165,14 @@ PRESETS: dict[str, dict] = {
                    "eval_episodes": 10, "checkpoint_every_env_steps": 5000},
     # the learner ablation's configurations (`robot-rl bench learner-ablation`), each the defaults plus:
     # HIL-SERL's real-robot default: 2 critics with LayerNorm, the actor on their mean
-    "hil_serl": {"sac.num_critics": 2, "sac.critic_subset_size": 2},
+    "hil_serl": {"sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.bc_weight": 0.0},
     # 2 critics with LayerNorm, target and actor on their min (clipped double Q as SAC / SB3 score the actor)
-    "sac2_min": {"sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.actor_q_reduction": "min"},
+    "sac2_min": {"sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.actor_q_reduction": "min",
+                 "sac.bc_weight": 0.0},
     # CrossQ (Bhatt et al. 2024): 2 critics with batch renorm instead of LayerNorm, no target critics, UTD 1,
     # the actor on their min and updated every 3rd critic update (the paper's policy delay)
     "crossq": {"sac.crossq": True, "sac.num_critics": 2, "sac.critic_subset_size": 2, "sac.critic_layer_norm": False,
-               "sac.actor_q_reduction": "min", "utd_ratio": 1, "actor_update_every": 3},
+               "sac.actor_q_reduction": "min", "utd_ratio": 1, "actor_update_every": 3, "sac.bc_weight": 0.0},
 }
 
 

@@ -34,13 +34,14 @@ from robot_rl.tools.bench.sample_efficiency import load_cached, save_run
 THRESHOLD, KEEP = 0.9, 0.8
 # name -> (preset of robot_rl.learning.config.PRESETS, dotted overrides on it)
 CONFIGS: dict[str, tuple[str, dict]] = {
-    "rlpd10": ("sparse_manipulation", {}),  # the default: 10 critics + LayerNorm, REDQ min over 2, actor on the mean
+    "rlpd10": ("rlpd", {}),  # the defaults before: 10 critics + LayerNorm, REDQ min over 2, actor on the mean
     "hil_serl2": ("hil_serl", {}),  # 2 critics + LayerNorm, actor on the mean
     "sac2_min": ("sac2_min", {}),  # 2 critics + LayerNorm, target and actor on the min
     "crossq": ("crossq", {}),  # no target critics, batch renorm, UTD 1, policy delay 3
-    "rlpd10_subset2": ("sparse_manipulation", {"sac.actor_q_reduction": "subset_mean"}),  # actor on 2 random of 10
-    "hil_serl2_bc": ("hil_serl", {"sac.bc_weight": 1.0}),  # hil_serl2 + a behaviour-cloning term on the demo rows
-    "rlpd10_bc": ("sparse_manipulation", {"sac.bc_weight": 1.0}),  # rlpd10 + the same term
+    "rlpd10_subset2": ("rlpd", {"sac.actor_q_reduction": "subset_mean"}),  # actor on 2 random of 10
+    # hil_serl2 + a behaviour-cloning term on the demo rows: the defaults (preset sparse_manipulation) since the ablation
+    "hil_serl2_bc": ("hil_serl", {"sac.bc_weight": 1.0}),
+    "rlpd10_bc": ("rlpd", {"sac.bc_weight": 1.0}),  # rlpd10 + the same term
 }
 DEFAULT_CONFIGS = ("rlpd10", "hil_serl2", "sac2_min", "crossq")
 DEFAULT_TASKS = ("reach", "pick_cube", "peg_insert")
