@@ -74,6 +74,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "safetensors>=0.4",
+        "scipy>=1.10",  # least squares (calibrate twin), correlation statistics (validate policies)
     ],
     extras_require=EXTRAS,
     zip_safe=True,
