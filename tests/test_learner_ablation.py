@@ -69,8 +69,19 @@ def test_markdown_table_has_a_row_per_task_and_configuration_and_marks_censored_
     assert rows[3] == "| pick_cube | slow | 0/1 | ≥ 2000 [2000, 2000] | ≥ 40.0 [40.0, 40.0] | - |"
 
 
-def test_the_default_configurations_are_the_issue_s_four():
-    assert DEFAULT_CONFIGS == ("rlpd10", "hil_serl2", "sac2_min", "crossq") and set(DEFAULT_CONFIGS) <= set(CONFIGS)
+def test_the_default_configurations_are_the_issue_s_four_and_the_chosen_default():
+    assert DEFAULT_CONFIGS == ("hil_serl2_bc", "rlpd10", "hil_serl2", "sac2_min", "crossq")
+    assert set(DEFAULT_CONFIGS) <= set(CONFIGS)
+
+
+def test_hil_serl2_bc_is_the_learner_default():
+    from robot_rl.contract.params import to_flat
+    from robot_rl.learning.config import TrainConfig, preset
+
+    name, over = CONFIGS["hil_serl2_bc"]
+    chosen = to_flat(preset(TrainConfig, name, over))
+    default = to_flat(TrainConfig())
+    assert {k: v for k, v in chosen.items() if k != "preset"} == {k: v for k, v in default.items() if k != "preset"}
 
 
 def test_tiny_ablation_end_to_end_json_structure_and_reuse(tmp_path, capsys):

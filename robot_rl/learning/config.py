@@ -8,7 +8,8 @@
   everywhere; ``robot-rl train`` flags and the learner node's ROS parameters are generated from the fields.
 - :data:`PRESETS` are named overrides: ``sparse_manipulation`` (the defaults: sparse 0/1 rewards at 10 Hz with
   demos; 2 critics and a behaviour-cloning term on the demo rows, the learner ablation's choice), ``rlpd`` (RLPD's
-  10 critics without it, the defaults before), ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for dense-reward control) and
+  10 critics without it, the defaults before), ``dense_control`` (Stable-Baselines3 SAC's defaults, no demos, for
+  dense-reward control) and
   ``quad_hover`` (dense_control for the quadrotor tasks: dense reward, discount 0.98, longer random warm-up);
   ``hil_serl``, ``sac2_min`` and ``crossq`` are the learner ablation's configurations (see each entry; none has the
   BC term).

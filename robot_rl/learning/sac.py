@@ -12,7 +12,7 @@ One update (``SAC.update``) is fused into a single backward pass and a single op
     L_Q    = mean_i (Q_i(x, a_data) - y)^2       # all N critics in one batched forward
     L_pi   = alpha log pi(a|x) - mean_i Q_i(x, a)   with the critics' weights detached
     L_alpha= -log alpha (log pi(a|x) + H_target)
-    L_bc   = bc_weight mean_{prior rows} ||a - a_data||^2   (optional; 0 by default)
+    L_bc   = bc_weight mean_{prior rows} ||a - a_data||^2   (bc_weight 1 by default; 0 turns it off)
     L_grip = (Q_g(x, g) - (r - penalty + gamma Q_g'(x', argmax_g Q_g(x', .))))^2   (hybrid action only)
     step Adam once on L_Q + L_pi + L_alpha + L_grip; Polyak the targets with one foreach lerp
 

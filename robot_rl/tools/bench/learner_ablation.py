@@ -39,11 +39,11 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "sac2_min": ("sac2_min", {}),  # 2 critics + LayerNorm, target and actor on the min
     "crossq": ("crossq", {}),  # no target critics, batch renorm, UTD 1, policy delay 3
     "rlpd10_subset2": ("rlpd", {"sac.actor_q_reduction": "subset_mean"}),  # actor on 2 random of 10
-    # hil_serl2 + a behaviour-cloning term on the demo rows: the defaults (preset sparse_manipulation) since the ablation
+    # hil_serl2 + a behaviour-cloning term on the demo rows: the defaults (sparse_manipulation) since the ablation
     "hil_serl2_bc": ("hil_serl", {"sac.bc_weight": 1.0}),
     "rlpd10_bc": ("rlpd", {"sac.bc_weight": 1.0}),  # rlpd10 + the same term
 }
-DEFAULT_CONFIGS = ("rlpd10", "hil_serl2", "sac2_min", "crossq")
+DEFAULT_CONFIGS = ("hil_serl2_bc", "rlpd10", "hil_serl2", "sac2_min", "crossq")  # the default first
 DEFAULT_TASKS = ("reach", "pick_cube", "peg_insert")
 CENSORING = ("a run that never reaches 90 % enters env_steps_to_90pct at the env steps it ran and "
              "learner_cpu_s_to_90pct at all its learner CPU seconds (n_censored counts them); lower_bound is then "
