@@ -227,12 +227,14 @@ def run(a) -> dict:
         s = _settings(a, task, config)
         path = out / task / f"{config}_seed{seed}.json"
         r = load_cached(path, lambda st: st == s)
-        if r is None:
+        ran = r is None
+        if ran:
             (out / task).mkdir(parents=True, exist_ok=True)
             r = save_run(path, run_one(s, seed, out / "runs", not a.no_progress), s)
         results[task][config].append(r)
         missing.remove(f"{task}/{config}_seed{seed}")
-        _write(out, summarize(a, results, missing))
+        if ran:  # an interrupted ablation keeps a summary of what finished; reused runs need no rewrite each
+            _write(out, summarize(a, results, missing))
     summary = summarize(a, results, missing)
     _write(out, summary)
     return {**summary, "table_md": str(out / "table.md")}
