@@ -28,13 +28,15 @@ def test_fused_update_gives_each_network_only_its_own_loss_gradient():
     b = 8
     batch = {"obs": {"state": torch.randn(b, 5)}, "next_obs": {"state": torch.randn(b, 5)},
              "action": torch.rand(b, 3) * 2 - 1, "reward": torch.ones(b), "terminated": torch.zeros(b)}
+    # the last half of the rows are prior (demo) rows, so the default BC term is on and belongs to the actor
     terms, _ = agent._losses(batch["obs"], batch["action"], batch["reward"], batch["terminated"],
-                             batch["next_obs"], update_actor=True)
+                             batch["next_obs"], update_actor=True, n_online=b // 2)
+    assert "bc_loss" in terms
     total = sum(terms.values())
     critic, actor = list(agent.critic.parameters()), list(agent.actor.parameters())
     g_total = torch.autograd.grad(total, critic + actor + [agent.log_alpha], retain_graph=True)
     g_critic = torch.autograd.grad(terms["critic_loss"], critic, retain_graph=True)
-    g_actor = torch.autograd.grad(terms["actor_loss"], actor, retain_graph=True)
+    g_actor = torch.autograd.grad(terms["actor_loss"] + terms["bc_loss"], actor, retain_graph=True)
     g_temp = torch.autograd.grad(terms["temperature_loss"], [agent.log_alpha], retain_graph=True)
     for got, want in zip(g_total, list(g_critic) + list(g_actor) + list(g_temp)):
         torch.testing.assert_close(got, want)
@@ -105,7 +107,7 @@ def test_pixel_update_trains_encoder_through_critic_only():
              "next_obs": {"state": torch.randn(b, 5), "images/front": img()},
              "action": torch.rand(b, 7) * 2 - 1, "reward": torch.ones(b), "terminated": torch.zeros(b)}
     terms, _ = agent._losses(batch["obs"], batch["action"], batch["reward"], batch["terminated"],
-                             batch["next_obs"], update_actor=True)
+                             batch["next_obs"], update_actor=True, n_online=b // 2)
     sum(terms.values()).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.encoder.parameters())
     # the actor's loss alone gives the encoder no gradient (DrQ: the actor sees detached features)
