@@ -12,6 +12,7 @@ BENCH_MODULES = (
     "robot_rl.tools.bench.learner",
     "robot_rl.tools.bench.sample_efficiency",
     "robot_rl.tools.bench.learner_ablation",
+    "robot_rl.tools.bench.skill_time",
     "robot_rl.tools.bench.franka_loop",
     "robot_rl.tools.bench.interventions",
     "robot_rl.tools.bench.latency",

@@ -128,8 +128,9 @@ def _settings(a, task: str, config: str) -> dict:
             "device": a.device, "threshold": THRESHOLD, "keep": KEEP}
 
 
-def run_one(s: dict, seed: int, out: Path, progress: bool) -> dict:
-    """One training run through the trainer; the learner's CPU seconds read at every evaluation."""
+def run_one(s: dict, seed: int, out: Path, progress: bool, stop_at: float | None = None) -> dict:
+    """One training run through the trainer; the learner's CPU seconds read at every evaluation. The ablation
+    runs whole budgets; ``stop_at`` (a success rate) ends the run at the first evaluation at or above it."""
     import torch
 
     from robot_rl.learning.config import TrainConfig, preset
@@ -147,7 +148,7 @@ def run_one(s: dict, seed: int, out: Path, progress: bool) -> dict:
         res["learner_cpu_s"] = round(trainer.agent.update_cpu_s, 3)
         print(f"{s['task']} {s['config']} seed {seed} step {res['step']}: eval success {res['success_rate']:.2f}, "
               f"learner {res['learner_cpu_s']:.1f} CPU-s", flush=True)
-        return False
+        return stop_at is not None and res["success_rate"] >= stop_at
 
     c0 = time.process_time()
     summary = trainer.run(on_eval=on_eval)

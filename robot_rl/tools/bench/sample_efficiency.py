@@ -51,16 +51,32 @@ def run_ours(s: dict, seed: int, out: Path, progress: bool) -> dict:
             "updates": summary["updates"], "wall_s": summary["wall_s"], "utd": s["utd"]}
 
 
+def preload_sb3_demos(model, env, cfg, demos: int, seed: int) -> int:
+    """Put ``demos`` scripted-expert episodes (the same expert, noise and seeds as ours: ``collect_expert_demos``)
+    into the replay buffer of the SB3 ``model`` (state observations); returns the transitions added."""
+    import torch
+
+    from robot_rl.envs.sources import get_source
+    from robot_rl.learning.replay import ReplayBuffer, obs_spec_of
+    from robot_rl.loops.demos import collect_expert_demos
+
+    demo_buf = ReplayBuffer(obs_spec_of(env.observation_space), 7, 100 * demos + 1)
+    expert = get_source(cfg.task).make_expert(env, noise_std=cfg.demo_noise_std, seed=seed)
+    collect_expert_demos(env, expert, demo_buf, demos, seed)
+    for i in range(len(demo_buf)):
+        t = demo_buf.gather(torch.tensor([i]))
+        model.replay_buffer.add(t["obs"]["state"].numpy(), t["next_obs"]["state"].numpy(), t["action"].numpy(),
+                                t["reward"].numpy(), t["terminated"].numpy(), [{}])
+    return len(demo_buf)
+
+
 def run_sb3(s: dict, seed: int, out: Path, progress: bool) -> dict:
     import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from robot_rl.envs.sources import get_source
     from robot_rl.envs.wrappers import StateOnly
     from robot_rl.learning.config import TrainConfig
-    from robot_rl.learning.replay import ReplayBuffer, obs_spec_of
-    from robot_rl.loops.demos import collect_expert_demos
     from robot_rl.loops.trainer import evaluate, make_env
 
     torch.manual_seed(seed)
@@ -70,13 +86,7 @@ def run_sb3(s: dict, seed: int, out: Path, progress: bool) -> dict:
                 policy_kwargs={"net_arch": [s["width"], s["width"]]}, buffer_size=s["sb3_steps"] + 10_000,
                 device="auto")
     if s["sb3_demos"] and s["demos"] > 0:  # the same demos ours gets, in SB3's own buffer
-        demo_buf = ReplayBuffer(obs_spec_of(env.observation_space), 7, 100 * s["demos"] + 1)
-        expert = get_source(cfg.task).make_expert(env, noise_std=cfg.demo_noise_std, seed=seed)
-        collect_expert_demos(env, expert, demo_buf, s["demos"], seed)
-        for i in range(len(demo_buf)):
-            t = demo_buf.gather(torch.tensor([i]))
-            model.replay_buffer.add(t["obs"]["state"].numpy(), t["next_obs"]["state"].numpy(), t["action"].numpy(),
-                                    t["reward"].numpy(), t["terminated"].numpy(), [{}])
+        preload_sb3_demos(model, env, cfg, s["demos"], seed)
     curve: list[tuple[int, float]] = []
     t0 = time.perf_counter()
     eval_s = [0.0]
