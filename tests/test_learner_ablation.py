@@ -118,3 +118,8 @@ def test_tiny_ablation_end_to_end_json_structure_and_reuse(tmp_path, capsys):
     assert main(args) == 0  # a second call reuses every finished run
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "reach").glob("*.json")} == stamps
     assert json.loads((tmp_path / "summary.json").read_text())["results"] == s["results"]
+    # --report-only runs nothing: a configuration never run is listed as missing, the finished ones summarized
+    assert main([*args[:5], "rlpd10,hil_serl2", *args[6:], "--report-only"]) == 0
+    s2 = json.loads((tmp_path / "summary.json").read_text())
+    assert s2["missing_runs"] == ["reach/hil_serl2_seed0"] and list(s2["results"]["reach"]) == ["rlpd10"]
+    assert not (tmp_path / "reach" / "hil_serl2_seed0.json").exists()

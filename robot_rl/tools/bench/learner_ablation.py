@@ -228,6 +228,8 @@ def run(a) -> dict:
         s = _settings(a, task, config)
         path = out / task / f"{config}_seed{seed}.json"
         r = load_cached(path, lambda st: st == s)
+        if r is None and a.report_only:
+            continue  # stays in missing_runs
         ran = r is None
         if ran:
             (out / task).mkdir(parents=True, exist_ok=True)
@@ -273,6 +275,8 @@ def add_parser(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--out", default="runs/bench/learner_ablation")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="run nothing: summarize the finished runs in --out "
+                                                              "(the others are listed in missing_runs)")
     p.add_argument("--json", action="store_true")
 
     from robot_rl.tools.bench.cli import runner
