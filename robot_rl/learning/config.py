@@ -33,6 +33,16 @@ class EncoderConfig:
     augment_pad_px: int = param(4, ge=0, doc="DrQ random shift: replicate-pad then crop back [px]")
     pretrained_weights_path: str | None = param(None, doc="local safetensors of the conv trunk(s); never downloaded")
     freeze_pretrained: bool = param(True, doc="freeze pretrained conv trunks")
+    # a frozen encoder's features of a stored frame never change: SAC.update_block has the replay compute them once
+    # per frame (when it enters the buffer, before it is next sampled) and the updates read them, not the images
+    frozen: bool = param(False, doc="freeze the whole encoder (conv trunks + projections) at its initial weights "
+                                    "(seeded random, or pretrained_weights_path); no encoder gradient")
+    feature_cache: bool = param(False, doc="updates read each stored frame's frozen-encoder features, computed once "
+                                           "per frame, not the images (needs frozen, or a pretrained trunk with "
+                                           "freeze_pretrained: then the trunk output is cached and the projections "
+                                           "train); turns DrQ's augmentation off; the policy still encodes images")
+    feature_cache_dtype: str = param("float16", choices=("float16", "float32"),
+                                     doc="storage dtype of the cached features in the replay")
 
 
 @dataclass(frozen=True)

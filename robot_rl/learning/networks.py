@@ -243,8 +243,17 @@ class ConvTrunk(nn.Module):
         return self.net(x).flatten(1)
 
 
+FEATURE_PREFIX = "features/"  # a batch's cached features of camera c: obs["features/<c>"] instead of "images/<c>"
+
+
 class PixelEncoder(nn.Module):
-    """One conv trunk + projection per camera; features concatenated with the proprioceptive state."""
+    """One conv trunk + projection per camera; features concatenated with the proprioceptive state.
+
+    ``cfg.frozen`` freezes all of it (the seeded random initialisation or the pretrained trunks). A batch may carry a
+    camera's cached features (``features/<camera>``, see :meth:`frozen_features`) instead of its images: the output
+    of the frozen part, i.e. the projected features when the whole encoder is frozen (``cache_level() ==
+    "features"``), the conv trunk's flattened output when only the trunk is (``"trunk"``: the projection runs on
+    it, and trains)."""
 
     def __init__(self, cameras: tuple[str, ...], state_dim: int, cfg: EncoderConfig, image_size_px: int):
         super().__init__()
@@ -258,6 +267,28 @@ class PixelEncoder(nn.Module):
         self.out_dim = state_dim + len(self.cameras) * cfg.feature_dim_per_camera
         if cfg.pretrained_weights_path:
             self.load_pretrained(cfg.pretrained_weights_path, cfg.freeze_pretrained)
+        if cfg.frozen:
+            self.requires_grad_(False)
+
+    def cache_level(self) -> str | None:
+        """What a feature cache may store: ``"features"`` (all frozen), ``"trunk"`` (only the conv trunks frozen)
+        or None (the trunks train: nothing is fixed per frame)."""
+        if any(p.requires_grad for p in self.trunks.parameters()):
+            return None
+        return "trunk" if any(p.requires_grad for p in self.projections.parameters()) else "features"
+
+    @torch.no_grad()
+    def frozen_features(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{camera: [B, D]}`` of the frozen part (:meth:`cache_level`) for uint8 ``images/<camera>`` ``[B, H, W,
+        3]``: what a feature cache stores per frame."""
+        level = self.cache_level()
+        if level is None:
+            raise ValueError("the conv trunks are trainable: their features change at every update (nothing to cache)")
+        out = {}
+        for c in self.cameras:
+            h = self.trunks[c](images[f"images/{c}"])
+            out[c] = self.projections[c](h) if level == "features" else h
+        return out
 
     def load_pretrained(self, path: str, freeze: bool) -> None:
         """Load conv-trunk weights from a local safetensors file (keys ``<camera>.net.<i>.weight`` as written by
@@ -279,5 +310,13 @@ class PixelEncoder(nn.Module):
         return {f"{c}.{k}": v.detach().cpu().contiguous() for c, t in self.trunks.items() for k, v in t.state_dict().items()}
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        feats = [self.projections[c](self.trunks[c](obs[f"images/{c}"])) for c in self.cameras]
+        feats = []
+        for c in self.cameras:
+            cached = obs.get(FEATURE_PREFIX + c)
+            if cached is None:
+                feats.append(self.projections[c](self.trunks[c](obs[f"images/{c}"])))
+            elif self.cache_level() == "trunk":
+                feats.append(self.projections[c](cached.float()))
+            else:
+                feats.append(cached.float())
         return torch.cat(feats + [obs["state"]], dim=-1)

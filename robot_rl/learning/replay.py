@@ -5,16 +5,29 @@ Frames (observations) and transitions live in two rings. A transition stores the
 frame and its next_obs frame; within an episode the next_obs frame of one transition *is* the obs frame of
 the next one, so images are stored once. The frame ring is a little larger than the transition ring (the
 first frame of each episode is extra); a transition whose obs frame has been overwritten is evicted.
+
+Feature cache (:meth:`ReplayBuffer.enable_feature_cache`, used by ``SAC.update_block`` when
+``encoder.feature_cache`` is on): a frozen encoder's features of every stored frame are computed once, in chunks,
+for the frames written since the last sample (so once per frame, just after it entered the buffer), kept in a
+third ring ``features/<camera>`` beside the frames, and sampled batches carry them in place of the images. The
+images stay stored (checkpoints, resume, the policy's own encoding); the features are derived and not saved: a
+loaded buffer recomputes them.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from robot_rl.io import atomic_write_bytes
+
+FEATURE_PREFIX = "features/"  # as robot_rl.learning.networks.FEATURE_PREFIX (the encoder reads these keys)
+IMAGE_PREFIX = "images/"
+FEATURE_CHUNK_FRAMES = 256  # frames encoded per featurizer call when the cache catches up (demos, a loaded buffer)
 
 ObsSpec = dict[str, tuple[tuple[int, ...], np.dtype]]
 
@@ -51,6 +64,10 @@ class ReplayBuffer:
         self.start = 0  # absolute id of the oldest valid transition
         self._episode_open = False  # the last transition did not end its episode
         self._last_next_obs: dict[str, np.ndarray] | None = None  # host copy, to detect a continuing episode
+        self._featurize: Callable | None = None  # feature cache (enable_feature_cache); None: batches carry images
+        self._feature_dtype = torch.float16
+        self.features: dict[str, torch.Tensor] = {}  # "features/<camera>" -> [frame_capacity, D]
+        self._features_upto = 0  # absolute frame id up to which the cached features are computed
 
     # ---- writing -------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -96,6 +113,41 @@ class ReplayBuffer:
         self._episode_open = not (terminated or truncated)
         self._last_next_obs = {k: np.array(next_obs[k], copy=True) for k in self.obs_spec}
 
+    # ---- feature cache -------------------------------------------------------------------------------------
+    def enable_feature_cache(self, featurize: Callable, dtype: torch.dtype = torch.float16) -> None:
+        """Sampled batches carry ``features/<camera>`` (``dtype``) instead of ``images/<camera>``: ``featurize({
+        "images/<camera>": uint8 [n, H, W, 3]}) -> {camera: [n, D]}`` runs once per stored frame (a frozen
+        encoder's output). Re-enabling (another featurizer) drops the cache and recomputes it."""
+        self._featurize, self._feature_dtype = featurize, dtype
+        self.features, self._features_upto = {}, 0
+
+    @property
+    def feature_cache_enabled(self) -> bool:
+        return self._featurize is not None
+
+    @property
+    def featurizer(self) -> Callable | None:
+        return self._featurize
+
+    def refresh_features(self) -> int:
+        """Compute the features of the frames written since the last call (those still stored); returns how many."""
+        if self._featurize is None:
+            return 0
+        lo = max(self._features_upto, self.frames_written - self.frame_capacity)
+        hi = self.frames_written
+        images = [k for k in self.frames if k.startswith(IMAGE_PREFIX)]
+        for s in range(lo, hi, FEATURE_CHUNK_FRAMES):
+            slots = torch.arange(s, min(s + FEATURE_CHUNK_FRAMES, hi), device=self.device) % self.frame_capacity
+            out = self._featurize({k: self.frames[k][slots] for k in images})
+            for cam, f in out.items():
+                key = FEATURE_PREFIX + cam
+                if key not in self.features:
+                    self.features[key] = torch.zeros((self.frame_capacity, f.shape[-1]), dtype=self._feature_dtype,
+                                                     device=self.device)
+                self.features[key][slots] = f.detach().to(self._feature_dtype)
+        self._features_upto = hi
+        return max(0, hi - lo)
+
     # ---- sampling ------------------------------------------------------------------------------------------
     def sample_indices(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if len(self) == 0:
@@ -103,12 +155,18 @@ class ReplayBuffer:
         r = torch.randint(0, len(self), (n,), generator=generator, device=self.device)
         return (r + self.start) % self.capacity
 
-    def gather(self, idx: torch.Tensor) -> dict:
+    def gather(self, idx: torch.Tensor, images: bool = False) -> dict:
+        """Transitions ``idx``; with the feature cache on, obs and next_obs carry ``features/<camera>`` in place of
+        ``images/<camera>`` (``images=True``: the images anyway)."""
         of = self.obs_frame[idx] % self.frame_capacity
         nf = self.next_frame[idx] % self.frame_capacity
+        frames = self.frames
+        if self._featurize is not None and not images:
+            self.refresh_features()
+            frames = {**{k: v for k, v in self.frames.items() if not k.startswith(IMAGE_PREFIX)}, **self.features}
         return {
-            "obs": {k: v[of] for k, v in self.frames.items()},
-            "next_obs": {k: v[nf] for k, v in self.frames.items()},
+            "obs": {k: v[of] for k, v in frames.items()},
+            "next_obs": {k: v[nf] for k, v in frames.items()},
             "action": self.actions[idx],
             "reward": self.rewards[idx],
             "terminated": self.terminated[idx],
@@ -165,6 +223,7 @@ class ReplayBuffer:
         a = arrs["obs_frame"][:nt]
         self._obs_frame_host[:len(a)] = a.astype(np.int64)
         self.frames_written, self.transitions_written, self.start = fw, tw, start
+        self._features_upto = 0  # the frames changed: the cache (if any) recomputes every stored frame
         self._episode_open = bool(open_)
         last = {k: arrs[f"last_next_obs/{k}"] for k in self.obs_spec if f"last_next_obs/{k}" in arrs}
         self._last_next_obs = last if len(last) == len(self.obs_spec) else None

@@ -32,6 +32,14 @@ Options (``SACConfig`` / ``AlgoConfig``), all inside this one update:
   the paper: the actor has no batch renorm, the critics keep our width and Adam's defaults (the paper: 2048
   units, lr 1e-3, beta1 0.5), and the hybrid gripper's DQN head keeps its own target.
 
+Frozen-encoder feature cache (``encoder.feature_cache``; needs ``encoder.frozen``, or a pretrained conv trunk with
+``freeze_pretrained``): the frozen part's features of a stored frame never change, so ``update_block`` has both
+buffers of its mixer compute them once per frame (:meth:`ReplayBuffer.enable_feature_cache`, stored in
+``encoder.feature_cache_dtype``) and the batches carry ``features/<camera>`` instead of images. The update is
+the same (``encode`` reads the cached features; with only the trunk frozen, the projection runs on the cached
+trunk output and trains) except that DrQ's random shift, an image augmentation, cannot apply: the cache turns
+it off. The policy that ships keeps the encoder and encodes images itself.
+
 The losses touch disjoint parameters (the actor sees detached features and detached critic weights, the
 critic sees detached actions), so summing them and stepping once gives the same gradients as separate
 steps — with the one difference that the actor is scored by the critics before this step's critic update.
@@ -96,6 +104,11 @@ class SAC(nn.Module):
         self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
         self._online_target_pairs = self._target_pairs()
         self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+        self.feature_cache = self.encoder is not None and cfg.encoder.feature_cache
+        if self.feature_cache and self.encoder.cache_level() is None:
+            raise ValueError("encoder.feature_cache needs a frozen encoder: set encoder.frozen, or a pretrained trunk "
+                             "(encoder.pretrained_weights_path) with encoder.freeze_pretrained")
+        self._featurize = self.featurize  # one bound method: the buffers' cache is attached to this agent
         self.update_blocks = 0  # update_block calls so far (the actor's every-k-th schedule; not checkpointed)
         self.update_cpu_s = 0.0  # process CPU seconds spent inside update_block (the learner's compute)
 
@@ -127,6 +140,7 @@ class SAC(nn.Module):
         return self.policy.act(obs, deterministic=deterministic, rng=rng)
 
     def augment(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """DrQ random shift of the images/<camera> entries (a cached batch has none: no augmentation)."""
         if not self.cameras:
             return obs
         pad = self.encoder_cfg.augment_pad_px
@@ -134,6 +148,22 @@ class SAC(nn.Module):
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    @torch.no_grad()
+    def featurize(self, images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The frozen encoder part's features ``{camera: [n, D]}`` of uint8 ``images/<camera>`` (the cache's)."""
+        with self._autocast():
+            return self.encoder.frozen_features(images)
+
+    def attach_feature_cache(self, *buffers) -> None:
+        """Have ``buffers`` cache this agent's frozen features (no-op without ``encoder.feature_cache``, and for a
+        buffer already attached)."""
+        if not self.feature_cache:
+            return
+        dtype = getattr(torch, self.encoder_cfg.feature_cache_dtype)
+        for buf in buffers:
+            if buf.featurizer is not self._featurize:
+                buf.enable_feature_cache(self._featurize, dtype)
 
     # ---- learning --------------------------------------------------------------------------------------
     def _losses(self, obs, action, reward, terminated, next_obs, update_actor: bool, n_online: int):
@@ -217,8 +247,10 @@ class SAC(nn.Module):
 
         Counts its calls (``update_blocks``) and the process CPU time spent in it (``update_cpu_s``,
         ``time.process_time``: every thread of the process, torch's intra-op ones included, while the updates
-        run; the env steps between calls are not in it; on CUDA only the host's side)."""
+        run; the env steps between calls are not in it; on CUDA only the host's side). With ``encoder.feature_cache``
+        the mixer's buffers cache the frozen features (encoding the frames new since the last call: in it)."""
         t0 = time.process_time()
+        self.attach_feature_cache(mixer.online, mixer.prior)  # encoder.feature_cache: batches carry features
         n, k = self.algo_cfg.utd_ratio, self.algo_cfg.actor_update_every
         self.update_blocks += 1
         actor_now = self.update_blocks % k == 0
