@@ -6,7 +6,15 @@ alternation and the medians compared (``ratio_vs_sb3``), so machine load hits bo
 The arithmetic of one update is counted too (``torch.utils.flop_counter`` on one eager update of each, same
 batch and width): ``flop_ratio_sb3_over_ours`` is the ratio a compute-bound machine allows, and
 ``efficiency_vs_sb3`` = ``ratio_vs_sb3 / flop_ratio_sb3_over_ours`` says how our achieved FLOP rate compares with
-SB3's (1.0: the same; above 1: we waste less on Python and small kernels)."""
+SB3's (1.0: the same; above 1: we waste less on Python and small kernels).
+
+Pixels (2 cameras of 128x128, same critics and width): ``pixel_updates_per_s`` is today's trainable encoder with
+DrQ's augmentation; ``pixel_updates_per_s_frozen`` the encoder frozen (``encoder.frozen``), still encoding the
+sampled images at every update; ``pixel_updates_per_s_cached`` frozen with ``encoder.feature_cache`` (each stored
+frame encoded once). Each pixel update is preceded by one new transition into the online buffer, as in training
+(one env step per ``update_block``; the cached run encodes that frame inside the block), all timed in
+alternation. ``pixel_cache_speedup`` = cached / trainable, and ``pixel_cached_meets_control_rate`` compares the
+cached rate with ``control_rate_hz`` (10 Hz) x ``utd_ratio`` (the learner's default) updates/s."""
 from __future__ import annotations
 
 import statistics
@@ -16,6 +24,7 @@ import numpy as np
 import torch
 
 STATE_DIM, ACTION_DIM = 26, 7  # pick_cube's state and action sizes
+CONTROL_RATE_HZ = 10.0  # the twin tasks' and the real arm's control rate: env steps per second
 PRIOR_TRANSITIONS, ONLINE_TRANSITIONS = 2_000, 5_000
 
 
@@ -34,8 +43,9 @@ def _rand(shape, dtype, rng):
 
 
 def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compile: bool = False, amp: bool = False,
-              image_size_px: int = 128, transitions: tuple[int, int] = (ONLINE_TRANSITIONS, PRIOR_TRANSITIONS)):
-    from robot_rl.learning.config import AlgoConfig, SACConfig
+              image_size_px: int = 128, transitions: tuple[int, int] = (ONLINE_TRANSITIONS, PRIOR_TRANSITIONS),
+              encoder=None):
+    from robot_rl.learning.config import AlgoConfig, EncoderConfig, SACConfig
     from robot_rl.learning.replay import ReplayBuffer
     from robot_rl.learning.sac import SAC
 
@@ -48,7 +58,7 @@ def make_ours(cameras: tuple[str, ...], width: int, critics: int, device, compil
     _fill(online, transitions[0], rng)
     _fill(prior, transitions[1], rng)
     algo = AlgoConfig(utd_ratio=1, batch_size=256, compile=compile, amp=amp,
-                      sac=SACConfig(hidden_width=width, num_critics=critics))
+                      sac=SACConfig(hidden_width=width, num_critics=critics), encoder=encoder or EncoderConfig())
     agent = SAC(spec, ACTION_DIM, algo, device=device)
     return agent, online, prior
 
@@ -60,11 +70,14 @@ def _one_update_block(agent, online, prior, batch: int):
     return agent.update_block(DataMixer(online, prior, batch, agent.algo_cfg.replay.online_fraction))
 
 
-def time_ours(agent, online, prior, batch: int, updates: int) -> float:
+def time_ours(agent, online, prior, batch: int, updates: int, feed: np.random.Generator | None = None) -> float:
+    """Updates/s of ``updates`` update blocks; ``feed``: one new random transition into ``online`` before each."""
     if agent.device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(updates):
+        if feed is not None:
+            _fill(online, 1, feed)
         m = _one_update_block(agent, online, prior, batch)
     m["critic_loss"].item()  # wait for the last update
     return updates / (time.perf_counter() - t0)
@@ -171,28 +184,63 @@ def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 10
                       ratio_vs_sb3_amp_bf16=statistics.median(ours_amp) / statistics.median(theirs),
                       ratio_vs_sb3_amp_bf16_per_repeat=[round(a / b, 3) for a, b in zip(ours_amp, theirs)])
     if pixels:
-        pagent, ponline, pprior = make_ours(("front", "wrist"), width, critics, dev,
-                                            transitions=(1_000, 500))
-        time_ours(pagent, ponline, pprior, batch, 1)
-        px = [time_ours(pagent, ponline, pprior, batch, pixel_updates) for _ in range(max(1, repeats // 2))]
-        result.update(pixel_cameras=["front", "wrist"], pixel_image_px=128, pixel_updates_per_s=statistics.median(px))
+        result.update(pixel_bench(width, critics, batch, pixel_updates, max(1, repeats // 2), dev))
     return result
 
 
+def pixel_bench(width: int, critics: int, batch: int, updates: int, repeats: int, dev) -> dict:
+    """Pixel updates/s (2 cameras, 128x128): trainable encoder (today's default), frozen, frozen + feature cache."""
+    from robot_rl.learning.config import AlgoConfig, EncoderConfig
+
+    cams = ("front", "wrist")
+    variants = {"trainable": EncoderConfig(), "frozen": EncoderConfig(frozen=True),
+                "cached": EncoderConfig(frozen=True, feature_cache=True)}
+    runs = {}
+    for name, enc in variants.items():
+        torch.manual_seed(0)
+        runs[name] = make_ours(cams, width, critics, dev, transitions=(1_000, 500), encoder=enc)
+        time_ours(*runs[name], batch, 1)  # warm-up (the cached one: computes the buffers' 1 500 frames' features)
+    feed = np.random.default_rng(1)
+    rates: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):  # alternate so that load on the machine affects all alike
+        for name, (agent, online, prior) in runs.items():
+            n = updates if name != "cached" else updates * 20  # the cached update is ~100x cheaper: time enough
+            rates[name].append(time_ours(agent, online, prior, batch, n, feed=feed))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    need = CONTROL_RATE_HZ * AlgoConfig().utd_ratio
+    agent = runs["cached"][0]
+    return {
+        "pixel_cameras": list(cams), "pixel_image_px": 128,
+        "pixel_updates_per_s": med["trainable"],
+        "pixel_updates_per_s_frozen": med["frozen"],
+        "pixel_updates_per_s_cached": med["cached"],
+        "pixel_cache_speedup": med["cached"] / med["trainable"],
+        "pixel_cache_speedup_per_repeat": [round(c / t, 2) for c, t in zip(rates["cached"], rates["trainable"])],
+        "pixel_feature_cache_dtype": agent.encoder_cfg.feature_cache_dtype,
+        "pixel_cache_level": agent.encoder.cache_level(),
+        "control_rate_hz": CONTROL_RATE_HZ, "utd_ratio": AlgoConfig().utd_ratio,
+        "pixel_updates_per_s_needed": need,
+        "pixel_cached_meets_control_rate": med["cached"] >= need,
+        "pixel_uncached_meets_control_rate": med["trainable"] >= need,
+    }
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("learner", help="SAC updates/s: ours (10 critics, state and 2-camera pixels) vs SB3 SAC "
-                                       "(key ratio_vs_sb3)")
+    p = sub.add_parser("learner", help="SAC updates/s: ours (10 critics, state and 2-camera pixels, the latter with "
+                                       "and without the frozen-encoder feature cache) vs SB3 SAC (key ratio_vs_sb3)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--width", type=int, default=256, help="hidden width of every MLP (ours and SB3)")
     p.add_argument("--critics", type=int, default=10)
     p.add_argument("--updates", type=int, default=100, help="updates per timed repeat (state configs)")
-    p.add_argument("--pixel-updates", type=int, default=5, help="updates per timed repeat (pixel config)")
+    p.add_argument("--pixel-updates", type=int, default=5,
+                   help="updates per timed repeat (pixel configs; the feature-cached one times 20x as many)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="eager mode (default: torch.compile our loss computation; compilation time is excluded)")
     p.add_argument("--no-amp", action="store_true", help="skip the bfloat16-autocast variant of our state config")
-    p.add_argument("--no-pixels", action="store_true", help="skip the 2-camera pixel config")
+    p.add_argument("--no-pixels", action="store_true",
+                   help="skip the 2-camera pixel configs (trainable encoder, frozen, frozen + feature cache)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--json", action="store_true")
 
