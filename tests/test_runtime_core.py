@@ -89,6 +89,31 @@ def test_ros_env_sends_targets_at_the_control_rate_and_matches_the_twin_state_la
     assert sent[0][1][0] == pytest.approx(0.45 + env.tcfg.action_step_m)
 
 
+class LateAfterResetLink(FakeLink):
+    """The robot's first pose after a reset comes 0.5 s late, after the env's settle (a loaded host)."""
+
+    resumes = 0.0
+
+    def reset(self, timeout_s):
+        self.resumes, self.sent_before_reset = self.t + 0.5, len(self.targets)
+        return True, "ok"
+
+    def sleep(self, dt):
+        self.t += dt
+        if self.t >= self.resumes:
+            self.s.pose_t = self.s.task_t = self.t
+
+
+def test_ros_env_reset_never_resends_the_previous_episodes_target_while_waiting_for_the_robot():
+    link = LateAfterResetLink()
+    env = RosArmEnv(link, RosEnvConfig(), clock=link.clock, sleep=link.sleep)
+    env.reset()
+    env.step(np.r_[1.0, 0, 0, 0, 0, 0, 1.0])  # the last target of this episode: a step away from the start
+    assert env.last_target is not None
+    env.reset()
+    assert link.targets[link.sent_before_reset:] == []  # nothing pulled the arm back toward it
+
+
 def test_ros_env_times_out_when_the_robot_is_silent():
     link = FakeLink()
     env = RosArmEnv(link, RosEnvConfig(obs_timeout_s=0.5), clock=link.clock,

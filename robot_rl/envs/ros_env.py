@@ -115,12 +115,15 @@ class RosArmEnv(gym.Env):
         ok, msg = self.link.reset(self.cfg.reset_timeout_s)
         if not ok:
             raise ResetRefused(f"reset refused by the robot: {msg}")
+        # forget the last episode's target before waiting for the first observation: _wait_obs re-sends
+        # last_target to feed the watchdog, and that would pull the arm from the start pose back toward where the
+        # last episode ended (on franky-sim it drew ~0.4 J of the 2 J energy tank before the episode began)
+        self.last_target = None
         t = self.clock()
         self.sleep(self.cfg.reset_settle_s)
         settled = t + self.cfg.reset_settle_s
         obs, _, success = self._wait_obs(settled, settled if self._sync else t)
         self._steps = 0
-        self.last_target = None
         return obs, {"success": success}
 
     def step(self, action):
