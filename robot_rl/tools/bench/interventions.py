@@ -1,30 +1,52 @@
-"""``robot-rl bench interventions``: A/B of training with and without a scripted human's interventions (HIL-SERL),
-same task, seeds, demos, env-step budget and evaluation; env steps to the success threshold for each.
+"""``robot-rl bench interventions``: does a human in the loop make the learner reach 90 % policy-only success in
+fewer env steps? Three arms on the same task, seeds, demos, env-step budget and evaluation:
 
-What runs: the in-process twin (``TwinArmEnv``, no ROS, so that the A/B fits in minutes on a CPU) with the
-learner (RLPD/SAC, the :class:`~robot_rl.loops.trainer.Trainer`'s env, agent, demos, training loop and
-evaluation), and the **same scripted human as the ROS runtime** (:class:`robot_rl.runtime.scripted_human.ScriptedHuman`:
-takes over when the TCP made less than ``progress_m`` progress toward the goal over ``patience_steps`` policy
-steps, then drives the noisy expert for ``takeover_steps``). It sees what the twin node publishes (TCP pose and
-the task state). Arm A has the human on, arm B off; everything else is identical. Human steps count as env steps.
+- ``without``: no human (the learner alone, from its demos);
+- ``with``: HIL-SERL (Luo et al. 2024): a scripted person takes over when the policy strays; its steps go to the
+  online buffer and, flagged, to the prior buffer (:class:`robot_rl.learning.flagged_replay.FlaggedRouter`, as the
+  learner node routes them), with the task's reward;
+- ``rlif``: RLIF (Luo et al. 2023, "RLIF: Interactive Imitation Learning as Reinforcement Learning"): the same
+  human and routing, but the reward is only the takeover signal (``TrainConfig.rlif``: ``rlif_takeover_reward`` on
+  the transition where a takeover starts, 0 on every other one; the demos' task rewards are zeroed too, so no task
+  reward reaches the learner).
 
-Interventions are routed like the learner node does (:class:`robot_rl.learning.flagged_replay.FlaggedRouter`): online
-buffer, and also the prior buffer with their ``intervened`` / ``takeover_started`` flags; the summary reports how
-many prior-buffer transitions carry the flag. Evaluation is **policy only** (deterministic, the human off) on
-seeds disjoint from training, every ``--eval-every`` env steps; ``steps_to_<pct>pct`` is the first evaluation at
-or above ``--threshold`` (``None``: not reached within the budget; the curves and the final policy-only success
-are reported either way).
+The person is :class:`robot_rl.runtime.person_like_human.PersonLikeHuman`: it judges a stray from the task's
+features (no progress of the task's remaining distance over ``--patience`` steps), takes over **late** (a random
+reaction delay), **partially** (a random takeover length, handing back whether or not the task is done) and
+**sometimes wrong** (with ``--wrong-prob`` per takeover its first part heads for a shifted target or is much
+noisier). It drives the task's privileged scripted expert on the in-process twin (``TwinArmEnv``, no ROS: the A/B
+fits on a CPU). Its random draws are seeded by the run's seed, so ``with`` and ``rlif`` face the same person.
+
+What is measured: the learner (:class:`~robot_rl.loops.trainer.Trainer`, the learner's defaults, preset
+``--preset``) is evaluated **policy only** (deterministic actions, the human off, seeds disjoint from training)
+every ``--eval-every`` env steps; human steps count as env steps. Per run: the env steps of the first evaluation at
+or above ``--threshold``. Per (task, arm), over seeds: the IQM with a percentile-bootstrap 95 % CI (Agarwal et al.,
+NeurIPS 2021; :func:`robot_rl.tools.bench.learner_ablation.iqm` / ``bootstrap_ci``); a run that never reaches the
+threshold enters at its budget (counted in ``n_censored``; the figure is then a lower bound, as in the learner
+ablation). Per task, the paired-by-seed differences ``without - with`` and ``without - rlif`` (positive: the human
+arm needed fewer env steps), their mean with a bootstrap CI over seeds, and whether that CI excludes zero.
+
+Each finished (task, arm, seed) run is ``<out>/<task>/<arm>_seed<n>.json`` and reused by a later call with the same
+settings; ``summary.json``, ``table.md`` and ``curves_<task>.png`` are rewritten after each new run.
 """
 from __future__ import annotations
 
-import statistics
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from robot_rl.tools.bench.sample_efficiency import steps_to
+from robot_rl.io import atomic_write_bytes
 from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
+from robot_rl.tools.bench.learner_ablation import _csv, bootstrap_ci, iqm
+from robot_rl.tools.bench.sample_efficiency import load_cached, save_run, steps_to
+
+ARMS = ("with", "without", "rlif")
+TASKS = ("reach", "pick_cube", "peg_insert")
+HUMAN_ARMS = ("with", "rlif")
+CENSORING = ("a run that never reaches the threshold enters at its budget (the env steps it ran) and is counted in "
+             "n_censored; lower_bound is then true: the true IQM is at least this")
 
 
 def _trainer_cls():
@@ -32,7 +54,7 @@ def _trainer_cls():
 
     class HumanInTheLoopTrainer(Trainer):
         """The Trainer (env, agent, demos, its one training loop and evaluation) with flagged buffers and a
-        stray-triggered scripted human as its takeover source."""
+        person-like scripted human as its takeover source (``human_cfg``; None: no human)."""
 
         def __init__(self, cfg, out_dir, human_cfg=None):
             super().__init__(cfg, out_dir, progress=False)
@@ -45,16 +67,23 @@ def _trainer_cls():
             # the prior buffer holds demos + every intervention (a human may drive most of a budget)
             self.prior = FlaggedReplayBuffer(spec, self.action_dim, self.prior.capacity + cfg.total_env_steps,
                                              rc.extra_frame_fraction, self.device)
-            self.router = FlaggedRouter(self.online, self.prior)
+            self.router = FlaggedRouter(self.online, self.prior, rlif=cfg.rlif, takeover_reward=cfg.rlif_takeover_reward)
             self.mixer = DataMixer.of(self.online, self.prior, cfg)
+            self.human = None
             if human_cfg is not None:
                 from robot_rl.runtime.intervention import WatcherTakeover
-                from robot_rl.runtime.scripted_human import ScriptedHuman
+                from robot_rl.runtime.person_like_human import PersonLikeHuman
 
-                self.takeover = WatcherTakeover(ScriptedHuman(human_cfg), self._observe)
+                self.human = PersonLikeHuman(human_cfg, self.env.unwrapped)
+                self.takeover = WatcherTakeover(self.human, self._observe)
+
+        def prepare(self) -> None:
+            super().prepare()
+            if self.cfg.rlif:  # RLIF: the takeover is the only reward; the demos keep their actions, not the task's
+                self.prior.rewards.zero_()
 
         def _task_state(self) -> np.ndarray:
-            """What the twin node publishes on task/state: [reward, success, features (goal, goal - tcp)]."""
+            """What the twin node publishes on task/state: [reward, success, task features]."""
             env = self.env.unwrapped
             tcp, _ = env.twin.ee_pose()
             s = float(env.task.success(env.model, env.data, tcp))
@@ -64,100 +93,301 @@ def _trainer_cls():
             pos, rot = self.env.unwrapped.twin.ee_pose()
             human.observe(pos, rot, self._task_state())
 
-        def run_ab(self, threshold: float, stop_at_threshold: bool) -> dict:
-            t0 = time.perf_counter()
+        def run_arm(self, threshold: float, stop_at_threshold: bool) -> dict:
+            t0, c0 = time.perf_counter(), time.process_time()
             s = self.run(on_eval=lambda r: stop_at_threshold and r["success_rate"] >= threshold)
-            self.wall_s = time.perf_counter() - t0
             tk = self.takeover
+            h = self.human.stats() if self.human is not None else {}
             return {"curve": self.curve(), "env_steps": self.step, "updates": s["updates"],
                     "human_steps": tk.human_steps if tk else 0, "takeovers": tk.takeovers if tk else 0,
+                    **{k: h.get(k, 0) for k in ("wrong_takeovers", "wrong_target_takeovers", "partial_takeovers")},
+                    "mean_takeover_steps": h.get("mean_takeover_steps"),
+                    "mean_reaction_delay_steps": h.get("mean_reaction_delay_steps"),
                     "prior_transitions": int(len(self.prior)),
                     "prior_flagged_intervened": int(self.prior.stored_flags("intervened").sum()),
                     "prior_flagged_takeover_started": int(self.prior.stored_flags("takeover_started").sum()),
+                    "online_reward_sum": float(self.online.rewards[:len(self.online)].sum()),
                     "demo_transitions": int(self.demo_info.get("demo_transitions", 0)),
-                    "wall_s": round(self.wall_s, 1)}
+                    "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(time.process_time() - c0, 1)}
 
     return HumanInTheLoopTrainer
 
 
-def train_arm(s: dict, seed: int, human: bool, out: Path) -> dict:
-    from robot_rl.learning.config import SACConfig, TrainConfig
-    from robot_rl.runtime.scripted_human import ScriptedHumanConfig
+def human_config(s: dict, seed: int):
+    from robot_rl.runtime.person_like_human import PersonLikeHumanConfig
 
-    cfg = TrainConfig(task=s["task"], reward=s["reward"], seed=seed, total_env_steps=s["steps"], num_demos=s["demos"],
-                      batch_size=s["batch"], utd_ratio=s["utd"], eval_every_env_steps=s["eval_every"],
-                      eval_episodes=s["eval_episodes"], checkpoint_every_env_steps=10**12,
-                      start_training_after_steps=s["warmup"], random_action_steps=s["warmup"],
-                      sac=SACConfig(hidden_width=s["width"], num_critics=s["critics"]))
-    hcfg = ScriptedHumanConfig(task=s["task"], noise_std=s["human_noise"], patience_steps=s["patience"],
-                               takeover_steps=s["takeover_steps"], seed=seed) if human else None
-    t = _trainer_cls()(cfg, out / f"{'human' if human else 'no_human'}_seed{seed}", hcfg)
-    r = t.run_ab(s["threshold"], not s["full"])
-    r.update(seed=seed, human=human)
+    h = s["human"]
+    return PersonLikeHumanConfig(task=s["task"], seed=seed, **{k: tuple(v) if isinstance(v, list) else v
+                                                              for k, v in h.items()})
+
+
+def run_one(s: dict, seed: int, out: Path) -> dict:
+    """One (task, arm, seed) run: ``s`` is the run's settings (:func:`settings`)."""
+    from robot_rl.learning.config import TrainConfig, preset
+
+    arm = s["arm"]
+    values = {**s["overrides"], "task": s["task"], "seed": seed, "total_env_steps": s["steps"],
+              "num_demos": s["demos"], "eval_every_env_steps": s["eval_every"], "eval_episodes": s["eval_episodes"],
+              "checkpoint_every_env_steps": 10**12, "device": "cpu", "rlif": arm == "rlif"}
+    if s["random_steps"] is not None:
+        values.update(random_action_steps=s["random_steps"], start_training_after_steps=max(1, s["random_steps"]))
+    cfg = preset(TrainConfig, s["preset"], values, where="bench interventions: ")
+    hcfg = human_config(s, seed) if arm in HUMAN_ARMS else None
+    t = _trainer_cls()(cfg, out / s["task"] / f"{arm}_seed{seed}", hcfg)
+    r = t.run_arm(s["threshold"], s["stop_at_threshold"])
+    r.update(task=s["task"], arm=arm, seed=seed, human=hcfg is not None)
     return r
 
 
+def train_arm(s: dict, seed: int, human: bool, out: Path) -> dict:
+    """The earlier A/B's entry point (reach, explicit width / critics / batch / UTD, one fixed-length takeover,
+    no delay, never wrong): ``human`` True is the ``with`` arm, False ``without``."""
+    sett = {"task": s["task"], "arm": "with" if human else "without", "preset": "sparse_manipulation",
+            "overrides": {"reward": s["reward"], "batch_size": s["batch"], "utd_ratio": s["utd"],
+                          "sac.hidden_width": s["width"], "sac.num_critics": s["critics"],
+                          "sac.critic_subset_size": min(2, s["critics"])},
+            "demos": s["demos"], "steps": s["steps"], "eval_every": s["eval_every"],
+            "eval_episodes": s["eval_episodes"], "random_steps": s["warmup"], "threshold": s["threshold"],
+            "stop_at_threshold": not s["full"],
+            "human": {"noise_std": s["human_noise"], "patience_steps": s["patience"],
+                      "reaction_delay_steps": [0, 0], "takeover_steps": [s["takeover_steps"]] * 2, "wrong_prob": 0.0}}
+    return run_one(sett, seed, out)
+
+
+# ---- settings ----------------------------------------------------------------------------------------------------
+def _human_settings(a) -> dict:
+    return {"noise_std": a.human_noise, "patience_steps": a.patience, "progress_m": a.progress_m,
+            "reaction_delay_steps": list(a.reaction_delay), "takeover_steps": list(a.takeover_steps),
+            "wrong_prob": a.wrong_prob, "wrong_fraction": list(a.wrong_fraction),
+            "wrong_target_prob": a.wrong_target_prob, "wrong_offset_m": a.wrong_offset_m,
+            "wrong_noise_std": a.wrong_noise}
+
+
+def settings(a, task: str, arm: str) -> dict:
+    """What a run of (task, arm) depends on (the cache key; ``without`` does not depend on the human)."""
+    return {"task": task, "arm": arm, "preset": a.preset, "overrides": {}, "demos": a.demos,
+            "steps": dict(zip(a.tasks, a.steps))[task], "eval_every": dict(zip(a.tasks, a.eval_every))[task],
+            "eval_episodes": a.eval_episodes, "random_steps": a.random_steps,
+            "threshold": a.threshold, "stop_at_threshold": not a.full,
+            "human": _human_settings(a) if arm in HUMAN_ARMS else None}
+
+
+# ---- statistics --------------------------------------------------------------------------------------------------
+def run_figure(run: dict, threshold: float) -> tuple[int, bool]:
+    """(env steps to the threshold, reached): a censored run at the env steps it ran."""
+    x = steps_to(run["curve"], threshold)
+    return (x, True) if x is not None else (int(run["env_steps"]), False)
+
+
+def summarize_arm(runs: list[dict], threshold: float, n_boot: int) -> dict:
+    seeds = [str(r["seed"]) for r in runs]
+    figs = [run_figure(r, threshold) for r in runs]
+    vals = [f[0] for f in figs]
+    censored = [s for s, f in zip(seeds, figs) if not f[1]]
+    per = lambda k: {s: r.get(k) for s, r in zip(seeds, runs)}  # noqa: E731
+    human = [r["human_steps"] for r in runs]
+    env = [r["env_steps"] for r in runs]
+    return {"n": len(runs), "seeds": seeds, "n_reached": len(runs) - len(censored), "n_censored": len(censored),
+            "env_steps_to_threshold": {"iqm": iqm(vals), "ci95": bootstrap_ci(vals, n_boot=n_boot),
+                                       "per_seed": dict(zip(seeds, vals)), "censored_seeds": censored,
+                                       "lower_bound": bool(censored)},
+            "takeovers": {"total": int(sum(r["takeovers"] for r in runs)), "per_seed": per("takeovers")},
+            "human_steps": {"total": int(sum(human)), "per_seed": per("human_steps"),
+                            "share_of_env_steps": float(sum(human) / max(1, sum(env)))},
+            "wrong_takeovers": {"total": int(sum(r["wrong_takeovers"] for r in runs)), "per_seed": per("wrong_takeovers")},
+            "partial_takeovers": {"total": int(sum(r["partial_takeovers"] for r in runs)),
+                                  "per_seed": per("partial_takeovers")},
+            "final_policy_only_success": {s: r["curve"][-1][1] if r["curve"] else None for s, r in zip(seeds, runs)},
+            **{f"{k}_per_seed": per(k) for k in ("env_steps", "updates", "wall_s", "cpu_s")}}
+
+
+def paired_difference(a_runs: list[dict], b_runs: list[dict], threshold: float, n_boot: int) -> dict | None:
+    """Per seed both arms ran: steps(a) - steps(b) (censored runs at their budget); the mean with a percentile
+    bootstrap 95 % CI over seeds (seeds resampled, pairs kept), and whether the CI excludes zero."""
+    a = {r["seed"]: run_figure(r, threshold) for r in a_runs}
+    b = {r["seed"]: run_figure(r, threshold) for r in b_runs}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    d = [a[s][0] - b[s][0] for s in seeds]
+    lo, hi = bootstrap_ci(d, stat=np.mean, n_boot=n_boot)
+    cens = [str(s) for s in seeds if not (a[s][1] and b[s][1])]
+    return {"seeds": [str(s) for s in seeds], "per_seed": {str(s): v for s, v in zip(seeds, d)},
+            "mean": float(np.mean(d)), "ci95": [lo, hi], "excludes_zero": bool(lo > 0 or hi < 0),
+            "pairs_with_a_censored_run": cens,
+            "note": "censored runs enter at their budget, so a difference with a censored run is a bound, not exact"}
+
+
+def _plot(out: Path, task: str, by_arm: dict[str, list[dict]], s: dict) -> str:
+    """Per arm, the share of seeds that have reached the threshold by each env step (runs stop there)."""
+    from robot_rl.loops.logs import plot_curves
+
+    t = s["threshold"]
+    curves = {}
+    for arm, rs in by_arm.items():
+        if not rs:
+            continue
+        figs = [run_figure(r, t) for r in rs]
+        xs = sorted({0, s["steps"], *(f[0] for f in figs if f[1])})
+        curves[f"{arm} (n={len(rs)})"] = [(x, sum(f[1] and f[0] <= x for f in figs) / len(rs)) for x in xs]
+    return str(plot_curves(out / f"curves_{task}.png", curves, f"{task}: seeds at >= {t:.0%} policy-only success, "
+                           f"{s['demos']} demos", ylabel=f"share of seeds reached {t:.0%}", target=None))
+
+
+def summarize(a, results: dict, missing: list) -> dict:
+    th = a.threshold
+    summary: dict = {"bench": "interventions", "what": "in-process twin + the learner's Trainer (no ROS); a person-like "
+                     "scripted human (late, partial, sometimes wrong); policy-only deterministic evaluation; human "
+                     "steps count as env steps", "tasks": list(results), "arms": list(a.arms), "seeds": list(a.seeds),
+                     "preset": a.preset, "demos": a.demos, "steps": dict(zip(a.tasks, a.steps)),
+                     "eval_every": dict(zip(a.tasks, a.eval_every)), "eval_episodes": a.eval_episodes,
+                     "random_steps": a.random_steps,
+                     "threshold": th, "stop_at_threshold": not a.full, "human": _human_settings(a),
+                     "ci": f"percentile bootstrap over seeds, {a.bootstrap} resamples, 95 %", "censoring": CENSORING,
+                     "results": {}, "paired": {}, "curves_png": {}, "missing_runs": missing}
+    for task, by_arm in results.items():
+        summary["results"][task] = {arm: summarize_arm(rs, th, a.bootstrap) for arm, rs in by_arm.items() if rs}
+        summary["paired"][task] = {}
+        for other in HUMAN_ARMS:
+            if by_arm.get("without") and by_arm.get(other):
+                summary["paired"][task][f"without_minus_{other}"] = paired_difference(
+                    by_arm["without"], by_arm[other], th, a.bootstrap)
+        if any(by_arm.values()):
+            summary["curves_png"][task] = _plot(Path(a.out), task, by_arm, {"threshold": th, "demos": a.demos,
+                                                                             "steps": summary["steps"][task]})
+    return summary
+
+
+def markdown_table(summary: dict) -> str:
+    pct = f"{summary['threshold']:.0%}"
+    rows = [f"| task | arm | reached {pct} | env steps to {pct}, IQM [95 % CI] | takeovers | human steps (share) "
+            f"| wrong / partial takeovers |", "|---|---|---|---|---|---|---|"]
+    for task, cells in summary["results"].items():
+        for arm, c in cells.items():
+            e = c["env_steps_to_threshold"]
+            bound = "≥ " if e["lower_bound"] else ""
+            hs = c["human_steps"]
+            rows.append(f"| {task} | {arm} | {c['n_reached']}/{c['n']} | {bound}{e['iqm']:.0f} [{e['ci95'][0]:.0f}, "
+                        f"{e['ci95'][1]:.0f}] | {c['takeovers']['total']} | {hs['total']} "
+                        f"({hs['share_of_env_steps']:.0%}) | {c['wrong_takeovers']['total']} / "
+                        f"{c['partial_takeovers']['total']} |")
+    rows += ["", "| task | paired difference (env steps) | mean [95 % CI] | excludes 0 | pairs with a censored run |",
+             "|---|---|---|---|---|"]
+    for task, diffs in summary["paired"].items():
+        for name, d in diffs.items():
+            if d:
+                rows.append(f"| {task} | {name.replace('_minus_', ' − ')} | {d['mean']:.0f} [{d['ci95'][0]:.0f}, "
+                            f"{d['ci95'][1]:.0f}] | {'yes' if d['excludes_zero'] else 'no'} | "
+                            f"{len(d['pairs_with_a_censored_run'])}/{len(d['seeds'])} |")
+    return "\n".join(rows) + "\n"
+
+
+def _write(out: Path, summary: dict) -> None:
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    atomic_write_bytes(out / "table.md", markdown_table(summary).encode())
+
+
 def run(a) -> dict:
-    s = {"task": a.task, "reward": a.reward, "steps": a.steps, "demos": a.demos, "utd": a.utd, "width": a.width, "critics": a.critics,
-         "batch": a.batch, "warmup": a.warmup, "eval_every": a.eval_every, "eval_episodes": a.eval_episodes,
-         "threshold": a.threshold, "full": a.full, "human_noise": a.human_noise, "patience": a.patience,
-         "takeover_steps": a.takeover_steps}
-    seeds = [int(x) for x in a.seeds.split(",")]
+    for name in ("steps", "eval_every"):
+        v = getattr(a, name)
+        if len(v) == 1:
+            setattr(a, name, tuple(v) * len(a.tasks))
+        elif len(v) != len(a.tasks):
+            raise SystemExit(f"bench interventions: --{name.replace('_', '-')} gives {len(v)} values for "
+                             f"{len(a.tasks)} tasks (one for all, or one per task)")
+    try:  # a bad human parameter fails here, in one line
+        human_config(settings(a, a.tasks[0], "with"), 0)
+    except ValueError as e:
+        raise SystemExit(f"bench interventions: {e}") from None
     out = Path(a.out)
-    runs: dict[str, list[dict]] = {"with_interventions": [], "without_interventions": []}
-    for seed in seeds:
-        for arm, human in (("with_interventions", True), ("without_interventions", False)):
-            r = train_arm(s, seed, human, out)
-            if not a.json:
-                print(f"{arm} seed {seed}: steps to {a.threshold:.0%} = {steps_to(r['curve'], a.threshold)} "
-                      f"({r['wall_s']} s)", flush=True)
-            runs[arm].append(r)
-    pct = int(round(100 * a.threshold))
-    res: dict = {"bench": "interventions", "what": "in-process twin + agents Trainer (no ROS), same scripted human "
-                 "as the ROS runtime; policy-only deterministic evaluation", **s, "seeds": seeds}
-    for arm, rs in runs.items():
-        st = [steps_to(r["curve"], a.threshold) for r in rs]
-        reached = [x for x in st if x is not None]
-        res[arm] = {
-            f"steps_to_{pct}pct": {str(r["seed"]): x for r, x in zip(rs, st)},
-            "seeds_reaching": len(reached),
-            f"median_steps_to_{pct}pct": statistics.median(reached) if reached else None,
-            "final_policy_only_success": {str(r["seed"]): r["curve"][-1][1] for r in rs},
-            "curves": {str(r["seed"]): r["curve"] for r in rs},
-            **{k: {str(r["seed"]): r[k] for r in rs} for k in ("env_steps", "human_steps", "takeovers",
-                                                                 "prior_transitions", "prior_flagged_intervened",
-                                                                 "demo_transitions", "wall_s")},
-        }
-    w = res["with_interventions"][f"median_steps_to_{pct}pct"]
-    wo = res["without_interventions"][f"median_steps_to_{pct}pct"]
-    res["without_over_with_steps"] = (wo / w) if w and wo else None
-    return res
+    out.mkdir(parents=True, exist_ok=True)
+    results = {t: {arm: [] for arm in a.arms} for t in a.tasks}
+    todo = [(seed, t, arm) for seed in a.seeds for t in a.tasks for arm in a.arms]
+    missing = [f"{t}/{arm}_seed{seed}" for seed, t, arm in todo]
+    for seed, task, arm in todo:
+        s = settings(a, task, arm)
+        path = out / task / f"{arm}_seed{seed}.json"
+        r = load_cached(path, lambda st: st == s)
+        ran = r is None
+        if ran:
+            (out / task).mkdir(parents=True, exist_ok=True)
+            r = save_run(path, run_one(s, seed, out / "runs"), s)
+        if not a.json:
+            x, reached = run_figure(r, a.threshold)
+            print(f"{task} {arm} seed {seed}: steps to {a.threshold:.0%} {'' if reached else '>= '}{x}, "
+                  f"takeovers {r['takeovers']}, human steps {r['human_steps']}, {r['cpu_s']} CPU-s"
+                  f"{'' if ran else ' (cached)'}", flush=True)
+        results[task][arm].append(r)
+        missing.remove(f"{task}/{arm}_seed{seed}")
+        if ran:
+            _write(out, summarize(a, results, missing))
+    summary = summarize(a, results, missing)
+    _write(out, summary)
+    return {**summary, "table_md": str(out / "table.md")}
+
+
+def _range(kind):
+    def parse(text: str):
+        import argparse
+
+        try:
+            lo, hi = (kind(x) for x in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected LO,HI") from None
+        if not 0 <= lo <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected 0 <= LO <= HI")
+        return (lo, hi)
+    return parse
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("interventions", help="A/B: training with vs without scripted-human interventions "
-                                             "(env steps to the success threshold, policy-only eval)")
-    p.add_argument("--task", default="reach", help="the scripted human supports 'reach'")
-    p.add_argument("--reward", choices=("sparse", "dense"), default="dense",
-                   help="sparse: 1 on success, what the twin node publishes on /task/state; dense: task shaping")
-    p.add_argument("--seeds", default="0", help="comma-separated; each seed runs both arms")
-    p.add_argument("--steps", type=int, default=2000, help="env-step budget per run (human steps count)")
-    p.add_argument("--demos", type=int, default=10)
-    p.add_argument("--utd", type=int, default=1)
-    p.add_argument("--width", type=int, default=128)
-    p.add_argument("--critics", type=int, default=4)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--warmup", type=int, default=100, help="random-action / no-update env steps at the start")
-    p.add_argument("--eval-every", type=int, default=250)
-    p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--threshold", type=float, default=0.8)
-    p.add_argument("--human-noise", type=float, default=0.1)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--takeover-steps", type=int, default=15)
-    p.add_argument("--full", action="store_true", help="run whole budgets (default: stop at the threshold)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    from robot_rl.runtime.person_like_human import PersonLikeHumanConfig
+
+    h = PersonLikeHumanConfig()
+    p = sub.add_parser("interventions", help="human in the loop: without vs with (HIL-SERL) vs RLIF takeovers of a "
+                                             "person-like scripted human; env steps to 90 %% policy-only success")
+    p.add_argument("--tasks", type=_csv(str, TASKS), default=("pick_cube", "peg_insert"),
+                   help=f"comma-separated, of: {', '.join(TASKS)}")
+    p.add_argument("--arms", type=_csv(str, ARMS), default=ARMS, help=f"comma-separated, of: {', '.join(ARMS)}")
+    p.add_argument("--seeds", type=_csv(int), default=(0, 1, 2, 3, 4), help="comma-separated seeds (each runs "
+                   "every arm; the human's draws are seeded by it)")
+    p.add_argument("--steps", type=_csv(int), default=(2000,), help="env-step budget per run, human steps included "
+                   "(one for all tasks, or one per task, comma-separated)")
+    p.add_argument("--demos", type=int, default=3, help="scripted-expert demo episodes in the prior buffer (few, so "
+                   "that there is room for the human to matter)")
+    p.add_argument("--preset", default="sparse_manipulation", help="the learner's preset (robot_rl.learning.config."
+                   "PRESETS; default: the learner's defaults)")
+    p.add_argument("--random-steps", type=int, default=None, help="env steps of uniform-random actions (and no "
+                   "updates) at the start (default: the preset's)")
+    p.add_argument("--eval-every", type=_csv(int), default=(250,), help="env steps between policy-only evaluations "
+                   "(one for all tasks, or one per task, comma-separated)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
+    p.add_argument("--threshold", type=float, default=0.9, help="policy-only eval success to reach (fraction)")
+    p.add_argument("--full", action="store_true", help="run whole budgets (default: stop a run at the threshold)")
+    g = p.add_argument_group("the person-like human (robot_rl.runtime.person_like_human); a step is one policy "
+                             "period, 0.1 s at 10 Hz")
+    g.add_argument("--patience", type=int, default=h.patience_steps, help="steps without progress = a stray")
+    g.add_argument("--progress-m", type=float, default=h.progress_m, help="m: the task's remaining distance must "
+                   "shrink by this over --patience steps, else the policy strayed")
+    g.add_argument("--reaction-delay", type=_range(int), default=h.reaction_delay_steps,
+                   help="LO,HI steps (uniform): the policy keeps acting this long after the human noticed a stray")
+    g.add_argument("--takeover-steps", type=_range(int), default=h.takeover_steps,
+                   help="LO,HI steps (uniform) per takeover; it hands back then, task done or not")
+    g.add_argument("--wrong-prob", type=float, default=h.wrong_prob, help="chance per takeover that its first part "
+                   "is wrong")
+    g.add_argument("--wrong-fraction", type=_range(float), default=h.wrong_fraction,
+                   help="LO,HI (uniform, fractions of the takeover) of its wrong first part")
+    g.add_argument("--wrong-target-prob", type=float, default=h.wrong_target_prob,
+                   help="of the wrong takeovers, the share heading for a shifted target (the rest: a noisier action)")
+    g.add_argument("--wrong-offset-m", type=float, default=h.wrong_offset_m, help="m: horizontal shift of the wrong "
+                   "target")
+    g.add_argument("--wrong-noise", type=float, default=h.wrong_noise_std, help="action units: extra noise std of a "
+                   "noisy wrong takeover")
+    g.add_argument("--human-noise", type=float, default=h.noise_std, help="action units: the human's normal noise std")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="runs/bench/interventions")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     from robot_rl.tools.bench.cli import runner
 
