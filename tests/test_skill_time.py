@@ -27,3 +27,14 @@ def test_sb3_side_gets_the_demos_and_counts_only_its_gradient_steps_cpu():
 def test_skill_time_refuses_a_task_that_is_not_a_twin_task():
     with pytest.raises(ValueError, match="twin task"):
         skill_time.run(task="Hopper-v5")
+
+
+def test_a_finished_run_is_reused_by_a_later_call_with_the_same_settings(tmp_path):
+    kw = dict(task="reach", seeds=(0,), steps=20, sb3_steps=150, eval_every=150, eval_episodes=1, demos=1,
+              out=str(tmp_path))
+    first = skill_time.run(**kw)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_seed0.json")}
+    assert set(stamps) == {"ours_seed0.json", "sb3_seed0.json"}
+    again = skill_time.run(**kw)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_seed0.json")} == stamps
+    assert again["sb3"]["learner_cpu_s_to_90pct"] == first["sb3"]["learner_cpu_s_to_90pct"]

@@ -4,7 +4,8 @@ learner against Stable-Baselines3's SAC given the same demos, on a twin task fro
 ``robot-rl bench skill-time`` runs it alone; ``robot-rl bench learner`` puts the same figures under its
 ``seconds_to_90pct`` key. Per seed, ours and SB3 run one after the other in the same process (same machine
 load window), both evaluated by the trainer's :func:`~robot_rl.loops.trainer.evaluate` on the same evaluation
-seeds every ``eval_every`` env steps, both stopped at the first evaluation >= 90 %.
+seeds every ``eval_every`` env steps, both stopped at the first evaluation >= 90 %. Each finished run is
+``<out>/<side>_seed<n>.json`` and is reused by a later call with the same settings.
 
 - **ours**: the learner's defaults (preset ``sparse_manipulation``) through the trainer; learner CPU-seconds are
   ``SAC.update_cpu_s`` (process CPU time inside the one update loop, env steps and evaluation excluded).
@@ -107,10 +108,18 @@ def run(task: str = "pick_cube", seeds: tuple[int, ...] = (0,), steps: int = 5_0
 
     if task not in ("reach", "pick_cube", "peg_insert"):
         raise ValueError(f"skill-time: task must be a twin task (reach, pick_cube, peg_insert), not {task!r}")
+    from robot_rl.tools.bench.sample_efficiency import load_cached, save_run
+
     ours, sb3 = [], []
-    for seed in seeds:
-        ours.append(run_ours(task, seed, steps, eval_every, eval_episodes, demos, Path(out)))
-        sb3.append(run_sb3(task, seed, sb3_steps, eval_every, eval_episodes, demos))
+    common = {"task": task, "demos": demos, "eval_every": eval_every, "eval_episodes": eval_episodes}
+    for seed in seeds:  # each finished run is <out>/<side>_seed<n>.json, reused by a later call with the same settings
+        for side, runs, budget, go in (
+                ("ours", ours, steps, lambda b: run_ours(task, seed, b, eval_every, eval_episodes, demos, Path(out))),
+                ("sb3", sb3, sb3_steps, lambda b: run_sb3(task, seed, b, eval_every, eval_episodes, demos))):
+            settings = {**common, "side": side, "budget_env_steps": budget}
+            path = Path(out) / f"{side}_seed{seed}.json"
+            r = load_cached(path, lambda st: st == settings)
+            runs.append(r if r is not None else save_run(path, go(budget), settings))
     res = {"task": task, "threshold": THRESHOLD, "demos": demos, "seeds": list(seeds), "ours_budget_env_steps": steps,
            "sb3_budget_env_steps": sb3_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
            "torch_threads": torch.get_num_threads(), "ours_preset": "sparse_manipulation",
@@ -132,7 +141,7 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--demos", type=int, default=20, help="expert demo episodes, the same for both")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the figure is CPU-seconds)")
-    p.add_argument("--out", default="runs/bench/skill_time", help="our runs' output folder")
+    p.add_argument("--out", default="runs/bench/skill_time", help="folder of the runs (finished ones are reused)")
     p.add_argument("--json", action="store_true")
 
     from robot_rl.tools.bench.cli import runner
