@@ -208,3 +208,11 @@ def test_bench_rejects_an_unknown_task_in_one_line(tmp_path, capsys):
         _args(tmp_path, "--tasks", "stack")
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "stack" in err and "pick_cube" in err
+
+
+def test_report_only_summarises_finished_runs_and_runs_nothing(tmp_path):
+    from robot_rl.tools.bench.interventions import run
+
+    res = run(_args(tmp_path, "--report-only"))
+    assert res["results"]["pick_cube"] == {} and len(res["missing_runs"]) == 3
+    assert not (tmp_path / "pick_cube").exists() or not list((tmp_path / "pick_cube").glob("*.json"))

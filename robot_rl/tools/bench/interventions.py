@@ -308,6 +308,8 @@ def run(a) -> dict:
         s = settings(a, task, arm)
         path = out / task / f"{arm}_seed{seed}.json"
         r = load_cached(path, lambda st: st == s)
+        if r is None and a.report_only:
+            continue
         ran = r is None
         if ran:
             (out / task).mkdir(parents=True, exist_ok=True)
@@ -384,6 +386,8 @@ def add_parser(sub) -> None:
     g.add_argument("--wrong-noise", type=float, default=h.wrong_noise_std, help="action units: extra noise std of a "
                    "noisy wrong takeover")
     g.add_argument("--human-noise", type=float, default=h.noise_std, help="action units: the human's normal noise std")
+    p.add_argument("--report-only", action="store_true", help="summarise the finished (cached) runs of these "
+                   "settings; run nothing (the others are listed in missing_runs)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="runs/bench/interventions")
