@@ -14,7 +14,10 @@ sampled images at every update; ``pixel_updates_per_s_cached`` frozen with ``enc
 frame encoded once). Each pixel update is preceded by one new transition into the online buffer, as in training
 (one env step per ``update_block``; the cached run encodes that frame inside the block), all timed in
 alternation. ``pixel_cache_speedup`` = cached / trainable, and ``pixel_cached_meets_control_rate`` compares the
-cached rate with ``control_rate_hz`` (10 Hz) x ``utd_ratio`` (the learner's default) updates/s."""
+cached rate with ``control_rate_hz`` (10 Hz) x ``utd_ratio`` (the learner's default) updates/s. Rates are per wall
+second (the machine's load included) and, ``pixel_updates_per_cpu_s*``, per process-CPU second spent in
+``update_block`` (``SAC.update_cpu_s``: what one free core sustains; ``--threads 1`` makes the two the same on an
+idle machine)."""
 from __future__ import annotations
 
 import statistics
@@ -202,11 +205,16 @@ def pixel_bench(width: int, critics: int, batch: int, updates: int, repeats: int
         time_ours(*runs[name], batch, 1)  # warm-up (the cached one: computes the buffers' 1 500 frames' features)
     feed = np.random.default_rng(1)
     rates: dict[str, list[float]] = {k: [] for k in runs}
+    cpu0 = {k: (a.update_cpu_s, a.update_blocks) for k, (a, _, _) in runs.items()}
     for _ in range(repeats):  # alternate so that load on the machine affects all alike
         for name, (agent, online, prior) in runs.items():
             n = updates if name != "cached" else updates * 20  # the cached update is ~100x cheaper: time enough
             rates[name].append(time_ours(agent, online, prior, batch, n, feed=feed))
     med = {k: statistics.median(v) for k, v in rates.items()}
+    # per process-CPU second inside update_block (SAC.update_cpu_s; the new frame's encoding included, the random
+    # transition's generation not): what one core of the robot's computer sustains, whatever else loads this one
+    per_cpu = {k: (a.update_blocks - cpu0[k][1]) / max(a.update_cpu_s - cpu0[k][0], 1e-9)
+               for k, (a, _, _) in runs.items()}
     need = CONTROL_RATE_HZ * AlgoConfig().utd_ratio
     agent = runs["cached"][0]
     return {
@@ -220,7 +228,10 @@ def pixel_bench(width: int, critics: int, batch: int, updates: int, repeats: int
         "pixel_cache_level": agent.encoder.cache_level(),
         "control_rate_hz": CONTROL_RATE_HZ, "utd_ratio": AlgoConfig().utd_ratio,
         "pixel_updates_per_s_needed": need,
+        "pixel_updates_per_cpu_s": per_cpu["trainable"], "pixel_updates_per_cpu_s_frozen": per_cpu["frozen"],
+        "pixel_updates_per_cpu_s_cached": per_cpu["cached"],
         "pixel_cached_meets_control_rate": med["cached"] >= need,
+        "pixel_cached_meets_control_rate_per_cpu_s": per_cpu["cached"] >= need,
         "pixel_uncached_meets_control_rate": med["trainable"] >= need,
     }
 
