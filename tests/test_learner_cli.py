@@ -38,13 +38,15 @@ def test_train_writes_curve_summary_checkpoint_and_logs_and_prints_eval_success(
 def test_bench_learner_smoke_prints_the_ratio_against_sb3():
     pytest.importorskip("stable_baselines3")
     r = robot_rl("bench", "learner", "--json", "--width", "32", "--critics", "3", "--batch", "32", "--updates", "3",
-                 "--repeats", "1", "--pixel-updates", "1", "--no-compile", "--no-amp", "--threads", "1")
+                 "--repeats", "1", "--pixel-updates", "1", "--no-compile", "--no-amp", "--threads", "1",
+                 "--skill-seeds", "0")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["ratio_vs_sb3"] > 0 and out["state_updates_per_s"] > 0 and out["pixel_updates_per_s"] > 0
     # 3 critics do more arithmetic per update than SB3's 2 at the same width and batch
     assert out["gflop_per_update_ours"] > out["gflop_per_update_sb3"] > 0
     assert 0 < out["flop_ratio_sb3_over_ours"] < 1 and out["efficiency_vs_sb3"] > 0
+    assert "seconds_to_90pct" not in out  # --skill-seeds 0 (tests/test_skill_time.py runs that part)
 
 
 def test_update_flops_counts_a_matmul_and_its_gradient():

@@ -17,7 +17,11 @@ alternation. ``pixel_cache_speedup`` = cached / trainable, and ``pixel_cached_me
 cached rate with ``control_rate_hz`` (10 Hz) x ``utd_ratio`` (the learner's default) updates/s. Rates are per wall
 second (the machine's load included) and, ``pixel_updates_per_cpu_s*``, per process-CPU second spent in
 ``update_block`` (``SAC.update_cpu_s``: what one free core sustains; ``--threads 1`` makes the two the same on an
-idle machine)."""
+idle machine).
+
+``seconds_to_90pct`` (``--skill-seeds N``, 1 by default, 0 skips it): the learner's CPU-seconds until 90 % eval
+success on ``pick_cube`` from state with 20 demos, our default learner against SB3's SAC given the same demos
+(:mod:`robot_rl.tools.bench.skill_time`, also ``robot-rl bench skill-time``)."""
 from __future__ import annotations
 
 import statistics
@@ -253,6 +257,12 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pixels", action="store_true",
                    help="skip the 2-camera pixel configs (trainable encoder, frozen, frozen + feature cache)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--skill-seeds", type=int, default=1,
+                   help="seeds of the compute-to-a-skill comparison under seconds_to_90pct (robot-rl bench "
+                        "skill-time: learner CPU-s to 90 %% on pick_cube, our default vs SB3 with the same demos; "
+                        "minutes per seed); 0 skips it")
+    p.add_argument("--skill-sb3-steps", type=int, default=10_000, help="SB3's env-step budget per skill seed")
+    p.add_argument("--skill-out", default="runs/bench/skill_time", help="the skill runs' folder (reused)")
     p.add_argument("--json", action="store_true")
 
     def _go(a):
@@ -260,7 +270,13 @@ def add_parser(sub) -> None:
 
         if a.threads:
             torch.set_num_threads(a.threads)
-        return emit(run(a.batch, a.width, a.critics, a.updates, a.pixel_updates, a.repeats, a.device, a.compile,
-                        not a.no_pixels, not a.no_amp), a.json)
+        res = run(a.batch, a.width, a.critics, a.updates, a.pixel_updates, a.repeats, a.device, a.compile,
+                  not a.no_pixels, not a.no_amp)
+        if a.skill_seeds > 0:
+            from robot_rl.tools.bench import skill_time
+
+            res["seconds_to_90pct"] = skill_time.run(seeds=tuple(range(a.skill_seeds)), sb3_steps=a.skill_sb3_steps,
+                                                     out=a.skill_out)
+        return emit(res, a.json)
 
     p.set_defaults(func=_go)
