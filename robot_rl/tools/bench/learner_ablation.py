@@ -148,7 +148,7 @@ def run_one(s: dict, seed: int, out: Path, progress: bool, stop_at: float | None
         res["learner_cpu_s"] = round(trainer.agent.update_cpu_s, 3)
         print(f"{s['task']} {s['config']} seed {seed} step {res['step']}: eval success {res['success_rate']:.2f}, "
               f"learner {res['learner_cpu_s']:.1f} CPU-s", flush=True)
-        return stop_at is not None and res["success_rate"] >= stop_at
+        return stop_at is not None and (res["success_rate"] or 0.0) >= stop_at
 
     c0 = time.process_time()
     summary = trainer.run(on_eval=on_eval)
