@@ -155,15 +155,19 @@ def _trainer(tmp_path, arm: str, steps: int = 80):
     return t
 
 
-def test_rlif_rewards_only_the_takeover_start_and_no_task_reward_reaches_the_learner(tmp_path):
+def test_rlif_penalises_the_policy_step_that_made_the_human_take_over_and_no_task_reward_reaches_the_learner(
+        tmp_path):
     t = _trainer(tmp_path, "rlif")
     n = len(t.online)
     started = t.online.stored_flags("takeover_started")
+    human = t.online.stored_flags("intervened")
+    continues = (t.online.obs_frame[1:n] == t.online.next_frame[:n - 1]).cpu().numpy()  # row j+1 follows row j
+    expected = np.zeros(n)
+    expected[:-1][started[1:] & ~human[:-1] & continues] = -1.0
     rewards = t.online.rewards[:n].cpu().numpy()
-    assert started.sum() == t.takeover.takeovers > 0
-    np.testing.assert_array_equal(rewards, np.where(started, -1.0, 0.0))
-    prior = t.prior.rewards[:len(t.prior)].cpu().numpy()
-    np.testing.assert_array_equal(prior, np.where(t.prior.stored_flags("takeover_started"), -1.0, 0.0))
+    assert started.sum() == t.takeover.takeovers > 0 and (expected == -1).sum() > 0
+    np.testing.assert_array_equal(rewards, expected)
+    np.testing.assert_array_equal(t.prior.rewards[:len(t.prior)].cpu().numpy(), 0.0)  # human rows and demos
     demo_rows = ~t.prior.stored_flags("intervened")
     assert demo_rows.sum() == t.demo_info["demo_transitions"] > 0  # the demos are there, their task reward is not
 
@@ -216,3 +220,46 @@ def test_report_only_summarises_finished_runs_and_runs_nothing(tmp_path):
     res = run(_args(tmp_path, "--report-only"))
     assert res["results"]["pick_cube"] == {} and len(res["missing_runs"]) == 3
     assert not (tmp_path / "pick_cube").exists() or not list((tmp_path / "pick_cube").glob("*.json"))
+
+
+def _cached_full_runs(tmp_path, endings: dict):
+    """Write finished whole-budget runs (5 seeds per arm) whose last two evaluations are ``endings[arm]``."""
+    from robot_rl.tools.bench.interventions import settings
+    from robot_rl.tools.bench.sample_efficiency import save_run
+
+    a = _args(tmp_path, "--full", "--seeds", "0,1,2,3,4")
+    a.steps, a.eval_every = (60,), (1000,)
+    (tmp_path / "pick_cube").mkdir(parents=True, exist_ok=True)
+    for arm, (second_last, last) in endings.items():
+        for seed in range(5):
+            r = {"seed": seed, "curve": [[0, 0.0], [30, second_last], [60, last]], "env_steps": 60, "updates": 30,
+                 "human_steps": 0 if arm == "without" else 10, "takeovers": 0 if arm == "without" else 2,
+                 "wrong_takeovers": 0, "partial_takeovers": 0, "wall_s": 1.0, "cpu_s": 1.0}
+            save_run(tmp_path / "pick_cube" / f"{arm}_seed{seed}.json", r, settings(a, "pick_cube", arm))
+
+
+def test_full_budget_runs_report_success_at_budget_paired_by_seed_with_a_ci(tmp_path):
+    from robot_rl.tools.bench.interventions import run
+
+    _cached_full_runs(tmp_path, {"with": (0.8, 1.0), "without": (0.1, 0.1), "rlif": (0.0, 0.2)})
+    res = run(_args(tmp_path, "--full", "--seeds", "0,1,2,3,4", "--report-only"))
+    assert res["missing_runs"] == []
+    cells = res["results"]["pick_cube"]
+    assert cells["with"]["success_at_budget"]["mean"] == pytest.approx(0.9)  # the mean of the last 2 evaluations
+    assert cells["without"]["success_at_budget"]["mean"] == pytest.approx(0.1)
+    d = res["paired_success_at_budget"]["pick_cube"]
+    assert d["with_minus_without"]["mean"] == pytest.approx(0.8) and d["with_minus_without"]["excludes_zero"]
+    assert d["rlif_minus_without"]["mean"] == pytest.approx(0.0) and not d["rlif_minus_without"]["excludes_zero"]
+    table = (tmp_path / "table.md").read_text()
+    assert "success at budget" in table and "+0.80 [+0.80, +0.80] | yes" in table
+    one = run(_args(tmp_path, "--full", "--seeds", "0,1,2,3,4", "--report-only", "--final-evals", "1"))
+    assert one["results"]["pick_cube"]["with"]["success_at_budget"]["mean"] == pytest.approx(1.0)
+
+
+def test_runs_that_stop_at_the_threshold_report_no_success_at_budget_and_do_not_reuse_full_runs(tmp_path):
+    from robot_rl.tools.bench.interventions import run
+
+    _cached_full_runs(tmp_path, {"with": (0.8, 1.0), "without": (0.1, 0.1), "rlif": (0.0, 0.2)})
+    res = run(_args(tmp_path, "--seeds", "0,1,2,3,4", "--report-only"))
+    assert len(res["missing_runs"]) == 15 and res["paired_success_at_budget"] == {}
+    assert "not reported" in res["success_at_budget"]

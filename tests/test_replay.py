@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, rlif_reward, sample_mixed
+from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, sample_mixed
 
 SPEC = {"state": ((3,), np.float32), "images/front": ((4, 4, 3), np.uint8)}
 
@@ -78,14 +78,27 @@ def test_interventions_go_to_both_buffers_and_policy_steps_only_online():
     torch.testing.assert_close(b["next_obs"]["state"][:, 0], b["obs"]["state"][:, 0] + 1)
 
 
-def test_rlif_mode_rewards_only_the_takeover():
+def test_rlif_blames_the_policy_step_before_a_takeover_not_the_humans_first_step():
     online, prior = ReplayBuffer(SPEC, 2, 100), ReplayBuffer(SPEC, 2, 100)
     router = TransitionRouter(online, prior, rlif=True, takeover_reward=-1.0)
-    rewards = [router.add(_obs(t), np.zeros(2), 1.0, _obs(t + 1), False, False, intervened=t >= 2,
-                          takeover_started=t == 2) for t in range(5)]
-    assert rewards == [0.0, 0.0, -1.0, 0.0, 0.0]
-    assert online.rewards[:5].tolist() == rewards
-    assert rlif_reward(True, -2.0) == -2.0 and rlif_reward(False) == 0.0
+    # episode 1: policy 0-1, human 2-3 (takeover at 2), policy 4, human 5 (takeover at 5), policy 6 ends it;
+    # episode 2: the human takes over on its first step (no policy step to blame), then the policy
+    script = [(0, False, False, False), (1, False, False, False), (2, True, True, False), (3, True, False, False),
+              (4, False, False, False), (5, True, True, False), (6, False, False, True),
+              (20, True, True, False), (21, False, False, True)]
+    returned = [router.add(_obs(t), np.zeros(2), 1.0, _obs(t + 1), False, end, intervened=human,
+                           takeover_started=start) for t, human, start, end in script]
+    assert returned == [0.0] * len(script)  # no task reward; the blame lands on an earlier, stored transition
+    assert online.rewards[:len(script)].tolist() == [0, -1, 0, 0, -1, 0, 0, 0, 0]
+    assert prior.rewards[:len(prior)].tolist() == [0, 0, 0, 0]  # the human's steps are never the blamed ones
+
+
+def test_router_without_rlif_keeps_the_task_reward():
+    online, prior = ReplayBuffer(SPEC, 2, 100), ReplayBuffer(SPEC, 2, 100)
+    router = TransitionRouter(online, prior)
+    got = [router.add(_obs(t), np.zeros(2), float(t), _obs(t + 1), False, False, intervened=t == 2,
+                      takeover_started=t == 2) for t in range(4)]
+    assert got == [0.0, 1.0, 2.0, 3.0] and online.rewards[:4].tolist() == got
 
 
 def test_buffer_round_trips_through_npz_exactly(tmp_path):

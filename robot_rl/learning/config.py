@@ -137,8 +137,9 @@ class TrainConfig(AlgoConfig):
     # its transitions are interventions (online + prior buffers). 0 disables it.
     intervention_prob_per_step: float = param(0.0, ge=0.0, le=1.0, doc="per-step chance the scripted human takes over")
     intervention_steps: int = param(10, ge=1, doc="steps per scripted takeover")
-    rlif: bool = param(False, doc="RLIF: the reward is takeover_reward on a human takeover, else 0")
-    rlif_takeover_reward: float = param(-1.0, doc="RLIF reward on a takeover")
+    rlif: bool = param(False, doc="RLIF: no task reward; rlif_takeover_reward on the policy's step before a "
+                                  "human takeover")
+    rlif_takeover_reward: float = param(-1.0, doc="RLIF reward on the policy step that made the human take over")
     preset: str = param("sparse_manipulation", doc="the named preset this config started from (recorded)")
 
 

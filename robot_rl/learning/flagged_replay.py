@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robot_rl.learning.replay import ReplayBuffer, TransitionRouter, rlif_reward
+from robot_rl.learning.replay import ReplayBuffer, TransitionRouter
 
 FLAG_KEYS = ("intervened", "takeover_started")
 
@@ -62,13 +62,9 @@ class FlaggedReplayBuffer(ReplayBuffer):
 class FlaggedRouter(TransitionRouter):
     """HIL-SERL routing with flags kept: the buffers must be :class:`FlaggedReplayBuffer`."""
 
-    def add(self, obs, action, reward, next_obs, terminated, truncated, intervened: bool = False,
-            takeover_started: bool = False) -> float:
-        if self.rlif:
-            reward = rlif_reward(takeover_started, self.takeover_reward)
+    def _store(self, obs, action, reward, next_obs, terminated, truncated, intervened, takeover_started) -> None:
         self.online.add(obs, action, reward, next_obs, terminated, truncated, intervened=intervened,
                         takeover_started=takeover_started)
         if intervened:
             self.prior.add(obs, action, reward, next_obs, terminated, truncated, intervened=True,
                            takeover_started=takeover_started)
-        return reward

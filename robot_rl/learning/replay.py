@@ -16,7 +16,7 @@ loaded buffer recomputes them.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from typing import Callable
 
@@ -269,24 +269,39 @@ def sample_mixed(online: ReplayBuffer, prior: ReplayBuffer, batch_size: int, onl
 @dataclass
 class TransitionRouter:
     """Where a transition goes (HIL-SERL): every transition to the online buffer; human interventions also to
-    the prior buffer, so they are sampled in the prior half of each batch. In RLIF mode the task reward is
-    replaced by ``takeover_reward`` on the step a human takes over and 0 otherwise."""
+    the prior buffer, so they are sampled in the prior half of each batch.
+
+    RLIF mode (Luo et al. 2023): the task reward is dropped (0 on every transition) and ``takeover_reward`` goes on
+    the *policy's* last transition before a human takes over: the action that made the human step in, not the
+    human's first (corrective) action. A takeover on an episode's first step has no policy transition to blame and
+    labels nothing."""
 
     online: ReplayBuffer
     prior: ReplayBuffer
     rlif: bool = False
     takeover_reward: float = -1.0
+    # online-buffer write index of the open episode's latest transition when the policy drove it, else None
+    _last_policy: int | None = field(default=None, init=False, repr=False)
 
     def add(self, obs, action, reward, next_obs, terminated, truncated, intervened: bool = False,
             takeover_started: bool = False) -> float:
         if self.rlif:
-            reward = rlif_reward(takeover_started, self.takeover_reward)
+            reward = 0.0
+            if takeover_started:
+                self._label_takeover()
+        self._store(obs, action, reward, next_obs, terminated, truncated, intervened, takeover_started)
+        ends = terminated or truncated
+        self._last_policy = None if (intervened or ends) else self.online.transitions_written - 1
+        return reward
+
+    def _label_takeover(self) -> None:
+        i = self._last_policy
+        if i is not None and i >= self.online.start:  # still in the ring
+            self.online.rewards[i % self.online.capacity] = float(self.takeover_reward)
+
+    def _store(self, obs, action, reward, next_obs, terminated, truncated, intervened, takeover_started) -> None:
         self.online.add(obs, action, reward, next_obs, terminated, truncated)
         if intervened:
             self.prior.add(obs, action, reward, next_obs, terminated, truncated)
-        return reward
 
 
-def rlif_reward(takeover_started: bool, takeover_reward: float = -1.0) -> float:
-    """RLIF: the only learning signal is that the human had to take over."""
-    return float(takeover_reward) if takeover_started else 0.0

@@ -7,8 +7,8 @@ fewer env steps? Three arms on the same task, seeds, demos, env-step budget and 
   learner node routes them), with the task's reward;
 - ``rlif``: RLIF (Luo et al. 2023, "RLIF: Interactive Imitation Learning as Reinforcement Learning"): the same
   human and routing, but the reward is only the takeover signal (``TrainConfig.rlif``: ``rlif_takeover_reward`` on
-  the transition where a takeover starts, 0 on every other one; the demos' task rewards are zeroed too, so no task
-  reward reaches the learner).
+  the policy's transition just before a takeover starts, the action that made the person step in; 0 on every other
+  one, the human's own included; the demos' task rewards are zeroed too, so no task reward reaches the learner).
 
 The person is :class:`robot_rl.runtime.person_like_human.PersonLikeHuman`: it judges a stray from the task's
 features (no progress of the task's remaining distance over ``--patience`` steps), takes over **late** (a random
@@ -26,6 +26,11 @@ threshold enters at its budget (counted in ``n_censored``; the figure is then a 
 ablation). Per task, the paired-by-seed differences ``without - with`` and ``without - rlif`` (positive: the human
 arm needed fewer env steps), their mean with a bootstrap CI over seeds, and whether that CI excludes zero.
 
+With ``--full`` (whole budgets, no stop at the threshold) a second, uncensored figure: **success at budget**, the
+mean policy-only success of a run's last ``--final-evals`` evaluations, per arm (mean, bootstrap CI) and paired by
+seed as ``with - without`` and ``rlif - without`` (positive: the human arm ends better), with whether the CI
+excludes zero. Every run ends at its budget, so no pair is censored.
+
 Each finished (task, arm, seed) run is ``<out>/<task>/<arm>_seed<n>.json`` and reused by a later call with the same
 settings; ``summary.json``, ``table.md`` and ``curves_<task>.png`` are rewritten after each new run.
 """
@@ -40,7 +45,7 @@ import numpy as np
 from robot_rl.io import atomic_write_bytes
 from robot_rl.learning.flagged_replay import FlaggedReplayBuffer, FlaggedRouter
 from robot_rl.tools.bench.learner_ablation import _csv, bootstrap_ci, iqm
-from robot_rl.tools.bench.sample_efficiency import load_cached, save_run, steps_to
+from robot_rl.tools.bench.sample_efficiency import cached_runs, steps_to
 
 ARMS = ("with", "without", "rlif")
 TASKS = ("reach", "pick_cube", "peg_insert")
@@ -179,7 +184,8 @@ def run_figure(run: dict, threshold: float) -> tuple[int, bool]:
     return (x, True) if x is not None else (int(run["env_steps"]), False)
 
 
-def summarize_arm(runs: list[dict], threshold: float, n_boot: int) -> dict:
+def summarize_arm(runs: list[dict], threshold: float, n_boot: int, final_evals: int = 0) -> dict:
+    """One (task, arm) over its seeds; ``final_evals`` > 0 (whole-budget runs) adds success at budget."""
     seeds = [str(r["seed"]) for r in runs]
     figs = [run_figure(r, threshold) for r in runs]
     vals = [f[0] for f in figs]
@@ -198,7 +204,14 @@ def summarize_arm(runs: list[dict], threshold: float, n_boot: int) -> dict:
             "partial_takeovers": {"total": int(sum(r["partial_takeovers"] for r in runs)),
                                   "per_seed": per("partial_takeovers")},
             "final_policy_only_success": {s: r["curve"][-1][1] if r["curve"] else None for s, r in zip(seeds, runs)},
+            **({"success_at_budget": _success_cell(runs, seeds, final_evals, n_boot)} if final_evals else {}),
             **{f"{k}_per_seed": per(k) for k in ("env_steps", "updates", "wall_s", "cpu_s")}}
+
+
+def _success_cell(runs: list[dict], seeds: list[str], final_evals: int, n_boot: int) -> dict:
+    v = [success_at_budget(r, final_evals) for r in runs]
+    return {"mean": float(np.mean(v)), "ci95": bootstrap_ci(v, stat=np.mean, n_boot=n_boot),
+            "per_seed": dict(zip(seeds, v)), "final_evals": final_evals}
 
 
 def paired_difference(a_runs: list[dict], b_runs: list[dict], threshold: float, n_boot: int) -> dict | None:
@@ -216,6 +229,26 @@ def paired_difference(a_runs: list[dict], b_runs: list[dict], threshold: float, 
             "mean": float(np.mean(d)), "ci95": [lo, hi], "excludes_zero": bool(lo > 0 or hi < 0),
             "pairs_with_a_censored_run": cens,
             "note": "censored runs enter at their budget, so a difference with a censored run is a bound, not exact"}
+
+
+def success_at_budget(run: dict, final_evals: int) -> float:
+    """Mean policy-only eval success of the run's last ``final_evals`` evaluations (the fixed-budget figure)."""
+    vals = [v for _, v in run["curve"][-final_evals:]]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def paired_success(a_runs: list[dict], b_runs: list[dict], final_evals: int, n_boot: int) -> dict | None:
+    """Per seed both arms ran: success_at_budget(a) - success_at_budget(b); the mean with a percentile bootstrap
+    95 % CI over seeds (pairs kept), and whether the CI excludes zero."""
+    a = {r["seed"]: success_at_budget(r, final_evals) for r in a_runs}
+    b = {r["seed"]: success_at_budget(r, final_evals) for r in b_runs}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    d = [a[s] - b[s] for s in seeds]
+    lo, hi = bootstrap_ci(d, stat=np.mean, n_boot=n_boot)
+    return {"seeds": [str(s) for s in seeds], "per_seed": {str(s): v for s, v in zip(seeds, d)},
+            "mean": float(np.mean(d)), "ci95": [lo, hi], "excludes_zero": bool(lo > 0 or hi < 0)}
 
 
 def _plot(out: Path, task: str, by_arm: dict[str, list[dict]], s: dict) -> str:
@@ -244,9 +277,17 @@ def summarize(a, results: dict, missing: list) -> dict:
                      "random_steps": a.random_steps,
                      "threshold": th, "stop_at_threshold": not a.full, "human": _human_settings(a),
                      "ci": f"percentile bootstrap over seeds, {a.bootstrap} resamples, 95 %", "censoring": CENSORING,
-                     "results": {}, "paired": {}, "curves_png": {}, "missing_runs": missing}
+                     "results": {}, "paired": {}, "curves_png": {}, "missing_runs": missing,
+                     "success_at_budget": (f"mean policy-only success of each run's last {a.final_evals} evaluations"
+                                           if a.full else "not reported: runs stop at the threshold (use --full)"),
+                     "paired_success_at_budget": {}}
     for task, by_arm in results.items():
-        summary["results"][task] = {arm: summarize_arm(rs, th, a.bootstrap) for arm, rs in by_arm.items() if rs}
+        k = a.final_evals if a.full else 0
+        summary["results"][task] = {arm: summarize_arm(rs, th, a.bootstrap, k) for arm, rs in by_arm.items() if rs}
+        if k:
+            summary["paired_success_at_budget"][task] = {
+                f"{other}_minus_without": paired_success(by_arm[other], by_arm["without"], k, a.bootstrap)
+                for other in HUMAN_ARMS if by_arm.get("without") and by_arm.get(other)}
         summary["paired"][task] = {}
         for other in HUMAN_ARMS:
             if by_arm.get("without") and by_arm.get(other):
@@ -279,6 +320,20 @@ def markdown_table(summary: dict) -> str:
                 rows.append(f"| {task} | {name.replace('_minus_', ' − ')} | {d['mean']:.0f} [{d['ci95'][0]:.0f}, "
                             f"{d['ci95'][1]:.0f}] | {'yes' if d['excludes_zero'] else 'no'} | "
                             f"{len(d['pairs_with_a_censored_run'])}/{len(d['seeds'])} |")
+    if summary.get("paired_success_at_budget"):
+        rows += ["", f"| task | arm | success at budget ({summary['success_at_budget']}), mean [95 % CI] "
+                 "| paired vs without, mean [95 % CI] | excludes 0 |", "|---|---|---|---|---|"]
+        for task, cells in summary["results"].items():
+            diffs = summary["paired_success_at_budget"].get(task, {})
+            for arm, c in cells.items():
+                b = c.get("success_at_budget")
+                if b is None:
+                    continue
+                d = diffs.get(f"{arm}_minus_without")
+                pair = "-" if not d else f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+                ex = "-" if not d else ("yes" if d["excludes_zero"] else "no")
+                rows.append(f"| {task} | {arm} | {b['mean']:.2f} [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}] "
+                            f"| {pair} | {ex} |")
     return "\n".join(rows) + "\n"
 
 
@@ -295,6 +350,8 @@ def run(a) -> dict:
         elif len(v) != len(a.tasks):
             raise SystemExit(f"bench interventions: --{name.replace('_', '-')} gives {len(v)} values for "
                              f"{len(a.tasks)} tasks (one for all, or one per task)")
+    if a.final_evals < 1:
+        raise SystemExit(f"bench interventions: --final-evals must be >= 1, got {a.final_evals}")
     try:  # a bad human parameter fails here, in one line
         human_config(settings(a, a.tasks[0], "with"), 0)
     except ValueError as e:
@@ -303,26 +360,19 @@ def run(a) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = {t: {arm: [] for arm in a.arms} for t in a.tasks}
     todo = [(seed, t, arm) for seed in a.seeds for t in a.tasks for arm in a.arms]
-    missing = [f"{t}/{arm}_seed{seed}" for seed, t, arm in todo]
-    for seed, task, arm in todo:
-        s = settings(a, task, arm)
-        path = out / task / f"{arm}_seed{seed}.json"
-        r = load_cached(path, lambda st: st == s)
-        if r is None and a.report_only:
-            continue
-        ran = r is None
-        if ran:
-            (out / task).mkdir(parents=True, exist_ok=True)
-            r = save_run(path, run_one(s, seed, out / "runs"), s)
+
+    def keep(seed, task, arm, r, ran):
         if not a.json:
             x, reached = run_figure(r, a.threshold)
+            at_budget = f", success at budget {success_at_budget(r, a.final_evals):.2f}" if a.full else ""
             print(f"{task} {arm} seed {seed}: steps to {a.threshold:.0%} {'' if reached else '>= '}{x}, "
-                  f"takeovers {r['takeovers']}, human steps {r['human_steps']}, {r['cpu_s']} CPU-s"
+                  f"takeovers {r['takeovers']}, human steps {r['human_steps']}, {r['cpu_s']} CPU-s{at_budget}"
                   f"{'' if ran else ' (cached)'}", flush=True)
         results[task][arm].append(r)
-        missing.remove(f"{task}/{arm}_seed{seed}")
-        if ran:
-            _write(out, summarize(a, results, missing))
+
+    missing = cached_runs(out, todo, lambda task, arm: settings(a, task, arm),
+                          lambda s, seed: run_one(s, seed, out / "runs"), a.report_only, on_result=keep,
+                          on_new=lambda missing: _write(out, summarize(a, results, missing)))
     summary = summarize(a, results, missing)
     _write(out, summary)
     return {**summary, "table_md": str(out / "table.md")}
@@ -365,7 +415,10 @@ def add_parser(sub) -> None:
                    "(one for all tasks, or one per task, comma-separated)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
     p.add_argument("--threshold", type=float, default=0.9, help="policy-only eval success to reach (fraction)")
-    p.add_argument("--full", action="store_true", help="run whole budgets (default: stop a run at the threshold)")
+    p.add_argument("--full", action="store_true", help="run whole budgets (default: stop a run at the threshold); "
+                   "adds the uncensored figure success at budget")
+    p.add_argument("--final-evals", type=int, default=2, help="with --full: success at budget is the mean of each "
+                   "run's last N evaluations")
     g = p.add_argument_group("the person-like human (robot_rl.runtime.person_like_human); a step is one policy "
                              "period, 0.1 s at 10 Hz")
     g.add_argument("--patience", type=int, default=h.patience_steps, help="steps without progress = a stray")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from robot_rl.io import atomic_write_bytes
-from robot_rl.tools.bench.sample_efficiency import load_cached, save_run
+from robot_rl.tools.bench.sample_efficiency import cached_runs
 
 THRESHOLD, KEEP = 0.9, 0.8
 # name -> (preset of robot_rl.learning.config.PRESETS, dotted overrides on it)
@@ -223,21 +223,11 @@ def run(a) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = {t: {c: [] for c in a.configs} for t in a.tasks}
     todo = [(seed, t, c) for seed in a.seeds for t in a.tasks for c in a.configs]
-    missing = [f"{t}/{c}_seed{seed}" for seed, t, c in todo]
-    for seed, task, config in todo:
-        s = _settings(a, task, config)
-        path = out / task / f"{config}_seed{seed}.json"
-        r = load_cached(path, lambda st: st == s)
-        if r is None and a.report_only:
-            continue  # stays in missing_runs
-        ran = r is None
-        if ran:
-            (out / task).mkdir(parents=True, exist_ok=True)
-            r = save_run(path, run_one(s, seed, out / "runs", not a.no_progress), s)
-        results[task][config].append(r)
-        missing.remove(f"{task}/{config}_seed{seed}")
-        if ran:  # an interrupted ablation keeps a summary of what finished; reused runs need no rewrite each
-            _write(out, summarize(a, results, missing))
+    missing = cached_runs(
+        out, todo, lambda task, config: _settings(a, task, config),
+        lambda s, seed: run_one(s, seed, out / "runs", not a.no_progress), a.report_only,
+        on_result=lambda seed, task, config, r, ran: results[task][config].append(r),
+        on_new=lambda missing: _write(out, summarize(a, results, missing)))
     summary = summarize(a, results, missing)
     _write(out, summary)
     return {**summary, "table_md": str(out / "table.md")}

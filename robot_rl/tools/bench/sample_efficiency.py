@@ -133,6 +133,32 @@ def save_run(path: Path, result: dict, settings: dict) -> dict:
     return result
 
 
+def cached_runs(out: Path, todo, settings_of, compute, report_only: bool, on_result=None, on_new=None):
+    """Run each ``(seed, task, name)`` of ``todo`` once, caching it at ``out/<task>/<name>_seed<seed>.json``.
+
+    ``settings_of(task, name)`` gives the settings a cached run must match; ``compute(settings, seed)`` runs one.
+    With ``report_only`` nothing runs and a run not cached is skipped. ``on_result(seed, task, name, result,
+    ran)`` sees every run kept; ``on_new()`` is called after each run that was computed, so an interrupted bench
+    leaves a summary of what finished. Returns the keys ``<task>/<name>_seed<seed>`` that have no result."""
+    missing = [f"{t}/{n}_seed{seed}" for seed, t, n in todo]
+    for seed, task, name in todo:
+        s = settings_of(task, name)
+        path = out / task / f"{name}_seed{seed}.json"
+        r = load_cached(path, lambda st: st == s)
+        if r is None and report_only:
+            continue
+        ran = r is None
+        if ran:
+            (out / task).mkdir(parents=True, exist_ok=True)
+            r = save_run(path, compute(s, seed), s)
+        missing.remove(f"{task}/{name}_seed{seed}")
+        if on_result is not None:
+            on_result(seed, task, name, r, ran)
+        if ran and on_new is not None:
+            on_new(missing)
+    return missing
+
+
 def steps_to(curve, threshold: float):
     for step, v in curve:
         if v >= threshold:
