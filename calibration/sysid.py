@@ -2,7 +2,9 @@
 
 Output-error fit over closed-loop replays: each evaluation re-runs every log in the twin (``calibration/replay.py``:
 same targets, same law and filters) and the residual is the joint-position error at every logged sample plus
-``velocity_weight`` times the joint-velocity error, minimised by ``scipy.optimize.least_squares`` (trust region
+``velocity_weight`` times the joint-velocity error plus ``energy_weight`` times the energy tank's error (where the
+log has the driver's tank telemetry: the tank decides when the passivity filter stalls the spring, and how fast
+it drains depends on the dynamics, friction above all), minimised by ``scipy.optimize.least_squares`` (trust region
 reflective, bounds, finite differences on normalised parameters). The latency starts from the cross-correlation
 estimate of the nominal replay. A per-joint field (``joint_frictionloss_nm``) is fitted element by element: naming
 it fits all seven of its joints.
@@ -63,6 +65,7 @@ def with_coordinates(base: TwinDynamics, coords, values) -> TwinDynamics:
 class FitConfig:
     params: tuple[str, ...] = DYNAMICS_FIELDS  # which fields to fit (the rest stay at the start values)
     velocity_weight_s: float = 0.1  # rad/s -> rad in the residual
+    energy_weight_rad_per_j: float = 0.0  # tank energy error (J) -> rad in the residual; 0: not fitted
     max_evaluations: int = 200  # least_squares' max_nfev: its finite-difference evaluations come on top
     tolerance: float = 1e-10  # least_squares' ftol / xtol / gtol
     diff_step: float = 1e-3  # finite-difference step, in normalised units
@@ -72,6 +75,8 @@ class FitConfig:
         unknown = [p for p in self.params if p not in PARAM_SPACE]
         if unknown or not self.params:
             raise ValueError(f"fit params {list(self.params)}: each one of {', '.join(PARAM_SPACE)}")
+        if not (np.isfinite(self.energy_weight_rad_per_j) and self.energy_weight_rad_per_j >= 0):
+            raise ValueError(f"energy_weight_rad_per_j must be >= 0, got {self.energy_weight_rad_per_j}")
         if self.max_evaluations < 1:
             raise ValueError(f"max_evaluations must be >= 1, got {self.max_evaluations}")
         self.replay.validate()
@@ -104,6 +109,10 @@ def residuals(logs: list[ArmLog], dyn: TwinDynamics, cfg: FitConfig) -> np.ndarr
         parts.append((r.q_rad - log.q_rad).ravel())
         if cfg.velocity_weight_s > 0:
             parts.append(cfg.velocity_weight_s * (r.dq_rad_per_s - log.dq_rad_per_s).ravel())
+        if cfg.energy_weight_rad_per_j > 0 and len(log.control):
+            e = log.control[:, 7]  # the driver's tank energy at each state sample (NaN: not logged)
+            ok = np.isfinite(e)
+            parts.append(cfg.energy_weight_rad_per_j * np.where(ok, r.tank_energy_j - np.where(ok, e, 0.0), 0.0))
     out = np.concatenate(parts)
     # a twin that blew up (a wild parameter step) gives a large finite residual, never NaN, to the optimiser
     return np.nan_to_num(out, nan=1e3, posinf=1e3, neginf=-1e3)

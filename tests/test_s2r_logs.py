@@ -139,3 +139,8 @@ def test_replay_runs_the_energy_tank_in_the_mode_the_driver_logged(tmp_path):
 def test_record_franky_refuses_an_unknown_excitation_before_starting_the_simulator(tmp_path, capsys):
     err = _cli_error(["validate", "record-franky", "--out", str(tmp_path), "--kinds", "reach,dance"], capsys)
     assert "unknown excitation kind 'dance'" in err
+
+
+def test_record_franky_refuses_a_zero_segment_before_starting_the_simulator(tmp_path, capsys):
+    err = _cli_error(["validate", "record-franky", "--out", str(tmp_path), "--segment-s", "0"], capsys)
+    assert "--segment-s must be > 0" in err

@@ -121,3 +121,29 @@ def test_control_latency_delays_when_a_target_reaches_the_law():
     assert np.allclose(twin.target_pos, pos)  # still in transit
     twin.step(twin.ticks_for(0.006))  # the tick the target falls in sees the pro-rata blend, the next one all of it
     assert twin.target_pos[0] == pytest.approx(pos[0] + 0.05)
+
+
+def test_the_fit_residual_carries_the_energy_tank_error_at_its_weight_only_when_asked():
+    from robot_rl.calibration.sysid import residuals
+
+    log = shadow_log(TwinDynamics(), ExcitationConfig(kind="reach", seed=2, duration_s=0.8))
+    n = len(log.t_s)
+    joints_only = residuals([log], TwinDynamics(), FitConfig())
+    # the shadow log carries no tank telemetry (NaN): the energy term is there but zero
+    with_nan = residuals([log], TwinDynamics(), FitConfig(energy_weight_rad_per_j=0.5))
+    assert len(with_nan) == len(joints_only) + n and np.all(with_nan[-n:] == 0.0)
+    from robot_rl.calibration.replay import simulate
+
+    twin_e = simulate(log, TwinDynamics()).tank_energy_j
+    log.control[:, 7] = twin_e + 0.1  # the "robot's" tank holds 0.1 J more than the twin's, all along
+    got = residuals([log], TwinDynamics(), FitConfig(energy_weight_rad_per_j=0.5))
+    np.testing.assert_allclose(got[-n:], -0.05, atol=1e-9)  # weight x (twin - robot)
+    np.testing.assert_allclose(got[:-n], joints_only)
+
+
+def test_calibrate_twin_refuses_a_negative_energy_weight_in_one_line(tmp_path, capsys):
+    log = write_arm_log(tmp_path / "a.mcap", shadow_log(TwinDynamics(), ExcitationConfig(duration_s=0.5)))
+    assert main(["calibrate", "twin", str(log), "--out", str(tmp_path / "d.yaml"), "--energy-weight", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "energy_weight_rad_per_j must be >= 0" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "d.yaml").exists()

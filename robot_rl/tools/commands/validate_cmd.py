@@ -59,14 +59,21 @@ def _replay_cmd(a) -> int:
 def _record_cmd(a) -> int:
     from robot_rl.tools.validate.franky_record import record_franky_logs
 
-    paths = record_franky_logs(a.out, kinds=tuple(a.kinds.split(",")), seeds=range(a.seeds),
-                               duration_s=a.duration_s, tank_enforced=a.tank == "enforce")
+    for name in ("duration_s", "segment_s", "reach_m"):
+        v = getattr(a, name)
+        if not v > 0:
+            raise ValueError(f"record-franky: --{name.replace('_', '-')} must be > 0, got {v}")
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    paths = record_franky_logs(a.out, kinds=tuple(a.kinds.split(",")), seeds=seeds, duration_s=a.duration_s,
+                               tank_enforced=a.tank == "enforce", segment_s=a.segment_s, reach_m=a.reach_m)
     for p in paths:
         print(p)
     return 0
 
 
 def add_parser(sub) -> None:
+    from robot_rl.calibration.sysid import ExcitationConfig
+
     p = sub.add_parser("validate", help="sim-to-real validation: replay logs in the twin, record franky-sim logs")
     vs = p.add_subparsers(dest="what", metavar="WHAT")
     vs.required = True
@@ -83,7 +90,12 @@ def add_parser(sub) -> None:
     f.add_argument("--out", required=True, help="folder for the MCAP logs")
     f.add_argument("--kinds", default="reach,push,gripper")
     f.add_argument("--seeds", type=int, default=2, help="logs per kind")
-    f.add_argument("--duration-s", type=float, default=4.0)
+    f.add_argument("--first-seed", type=int, default=0, help="the excitation seeds are first-seed .. +seeds-1")
+    f.add_argument("--duration-s", type=float, default=4.0, help="s of excitation per log")
+    f.add_argument("--segment-s", type=float, default=ExcitationConfig.segment_s,
+                   help="s per waypoint (reach: the move takes its first half); shorter is faster")
+    f.add_argument("--reach-m", type=float, default=ExcitationConfig.reach_m,
+                   help="m: waypoints lie within this of the start pose, per axis")
     f.add_argument("--tank", choices=("monitor", "enforce"), default="monitor",
                    help="the driver's energy tank: only watch (default, for identification) or scale the spring")
     f.set_defaults(func=_record_cmd)

@@ -96,11 +96,12 @@ def record_one(arm, excitation, state_hz: float = 100.0, resend_s: float = 0.05)
                   meta={"source": "franky-sim", "control_hz": arm.cfg.control_hz,
                         "nullspace_q_rad": [float(v) for v in arm.q_nullspace], "kind": excitation.kind,
                         "passivity_enabled": bool(arm.cfg.filters.passivity_enabled),
-                        "seed": excitation.seed})
+                        "seed": excitation.seed, "segment_s": excitation.segment_s, "reach_m": excitation.reach_m})
 
 
 def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(2), duration_s: float = 4.0,
-                       host: str = "127.0.0.1", tank_enforced: bool = False) -> list[Path]:
+                       host: str = "127.0.0.1", tank_enforced: bool = False, segment_s: float | None = None,
+                       reach_m: float | None = None) -> list[Path]:
     """Start franky-sim, connect the driver, and record one log per (kind, seed): ``<kind>_<seed>.mcap``.
 
     ``tank_enforced=False`` (default): the energy tank monitors only. With the default 2 J budget it empties within
@@ -132,6 +133,9 @@ def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(
                     arm.command_gripper(0.0)
                     arm.move_to_reset()
                     time.sleep(0.3)
-                    log = record_one(arm, ExcitationConfig(kind=kind, seed=int(seed), duration_s=duration_s))
+                    exc = ExcitationConfig(kind=kind, seed=int(seed), duration_s=duration_s)
+                    exc = replace(exc, segment_s=exc.segment_s if segment_s is None else float(segment_s),
+                                  reach_m=exc.reach_m if reach_m is None else float(reach_m))
+                    log = record_one(arm, exc)
                     paths.append(write_arm_log(out / f"{kind}_{seed}.mcap", log))
     return paths

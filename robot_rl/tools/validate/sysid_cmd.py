@@ -24,7 +24,9 @@ def _twin_cmd(a) -> int:
     held = [read_arm_log(p) for p in a.heldout]
     params = tuple(x for x in a.params.split(",") if x) if a.params else DYNAMICS_FIELDS
     replay = ReplayConfig(control_hz=a.control_hz)
-    cfg = FitConfig(params=params, max_evaluations=a.max_evaluations, replay=replay)
+    cfg = FitConfig(params=params, max_evaluations=a.max_evaluations, replay=replay,
+                    energy_weight_rad_per_j=a.energy_weight)
+    cfg.validate()  # a bad value: one line, exit 2 (before any log is replayed)
     start = load_dynamics(a.start) if a.start else TwinDynamics()
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
     say(f"fitting {', '.join(params)} to {len(logs)} log(s) ({sum(x.duration_s for x in logs):.1f} s)")
@@ -66,5 +68,7 @@ def add_twin_parser(cs) -> None:
     t.add_argument("--max-evaluations", type=int, default=200,
                    help="least-squares steps' evaluations (finite differences add len(params) per Jacobian)")
     t.add_argument("--control-hz", type=float, default=500.0, help="the twin's law rate during replays")
+    t.add_argument("--energy-weight", type=float, default=0.0, metavar="RAD_PER_J",
+                   help="rad per J: also fit the energy tank's trace (the logs' driver telemetry); 0: joints only")
     t.add_argument("--json", action="store_true", help="print the fit report as JSON (progress on stderr)")
     t.set_defaults(func=_twin_cmd)
