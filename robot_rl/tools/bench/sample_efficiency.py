@@ -14,8 +14,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 from robot_rl.io import atomic_write_bytes
 
 
@@ -138,7 +136,7 @@ def cached_runs(out: Path, todo, settings_of, compute, report_only: bool, on_res
 
     ``settings_of(task, name)`` gives the settings a cached run must match; ``compute(settings, seed)`` runs one.
     With ``report_only`` nothing runs and a run not cached is skipped. ``on_result(seed, task, name, result,
-    ran)`` sees every run kept; ``on_new()`` is called after each run that was computed, so an interrupted bench
+    ran)`` sees every run kept; ``on_new(missing)`` is called after each run computed, so an interrupted bench
     leaves a summary of what finished. Returns the keys ``<task>/<name>_seed<seed>`` that have no result."""
     missing = [f"{t}/{n}_seed{seed}" for seed, t, n in todo]
     for seed, task, name in todo:
