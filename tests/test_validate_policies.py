@@ -81,6 +81,22 @@ def test_validate_policies_ranks_two_runs_in_the_twin_and_on_franky_sim(tmp_path
     assert set(res["ranking"]) == {"nominal"} and 0.0 <= res["ranking"]["nominal"]["mmrv"] <= 1.0
     assert (tmp_path / "report" / "twin_vs_real.png").stat().st_size > 1000
     assert json.loads((tmp_path / "report" / "validate_policies.json").read_text())["task"] == "reach"
+    # each policy's franky-sim episodes were kept as they finished: a rerun reuses them and starts no simulator
+    assert len(list((tmp_path / "report" / "franky_episodes").glob("*.json"))) == 2
+    assert main(["validate", "policies", *runs, "--episodes", "1", "--host", "192.0.2.1", "--out",
+                 str(tmp_path / "report"), "--json"]) == 0
+    rerun = capsys.readouterr()
+    assert rerun.err.count("(cached)") == 2 and "franky-sim through the Franka driver" in rerun.err
+    assert [p["real_successes"] for p in json.loads(rerun.out)["policies"]] == \
+        [p["real_successes"] for p in res["policies"]]
+    from robot_rl.tools.validate.policies import VALIDATION_SEED_OFFSET, _cached_franky, load_run
+
+    run0, seeds = load_run(runs[0]), [VALIDATION_SEED_OFFSET]
+    assert _cached_franky(tmp_path / "report" / "franky_episodes", 0, run0, seeds)[1] is not None
+    assert _cached_franky(tmp_path / "report" / "franky_episodes", 0, run0, [1, 2])[1] is None  # other episodes
+    ck = next(f for f in (tmp_path / "reach_0" / "checkpoint").iterdir() if f.is_file())
+    ck.touch()  # a retrained checkpoint is not the one that ran
+    assert _cached_franky(tmp_path / "report" / "franky_episodes", 0, run0, seeds)[1] is None
     # the twin re-judged with identified dynamics, the robot side taken from the first report (no new episodes)
     from robot_rl.sim.twin_dynamics import TwinDynamics, save_dynamics
 

@@ -126,9 +126,50 @@ def twin_success(runs: list[PolicyRun], seeds, dynamics=None, say=print) -> list
     return out
 
 
-def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=print) -> list[dict]:
-    """The runs on franky-sim through the real driver, one server and one driver connection for all of them."""
+def _checkpoint_identity(run: PolicyRun) -> list:
+    """What says a run's checkpoint is the same one: its files' names, sizes and modification times."""
+    d = Path(run.path) / "checkpoint"
+    return sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in d.iterdir() if f.is_file())
+
+
+def _franky_key(run: PolicyRun, seeds) -> dict:
+    return {"run": str(Path(run.path).resolve()), "checkpoint": _checkpoint_identity(run),
+            "seeds": [int(x) for x in seeds]}
+
+
+def _cached_franky(cache_dir: Path | None, i: int, run: PolicyRun, seeds) -> tuple[Path | None, dict | None]:
+    """(cache file, its franky-sim result when it was the same checkpoint on the same episodes, else None)."""
+    import json
+
+    if cache_dir is None:
+        return None, None
+    path = Path(cache_dir) / f"{i:02d}_{Path(run.path).name}.json"
+    try:
+        got = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        got = None
+    ok = isinstance(got, dict) and got.get("key") == _franky_key(run, seeds) and isinstance(got.get("result"), dict)
+    return path, (got["result"] if ok else None)
+
+
+def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=print,
+                   cache_dir: str | Path | None = None) -> list[dict]:
+    """The runs on franky-sim through the real driver, one server and one driver connection for all of them.
+
+    With ``cache_dir`` each policy's result is written there as it finishes and reused by a later call for the same
+    checkpoint and episodes: a validation that dies part way keeps the policies it finished (franky-sim is the
+    slow side), and one whose policies are all cached starts no simulator."""
+    import json
     from dataclasses import replace
+
+    from robot_rl.io import atomic_write_bytes
+
+    cached = [_cached_franky(cache_dir, i, r, seeds) for i, r in enumerate(runs)]
+    for (_, res), run in zip(cached, runs):
+        if res is not None:
+            say(f"  franky-sim: {Path(run.path).name}: {100 * res['success_rate']:.0f} % (cached)")
+    if all(res is not None for _, res in cached):
+        return [res for _, res in cached]
 
     from robot_rl.drivers.franka import FrankaArm, FrankaArmConfig, ResetMotionConfig
     from robot_rl.drivers.franky_sim_peer import FrankySimServer
@@ -156,13 +197,19 @@ def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=pr
                 raise RuntimeError("franky-sim: the driver's loop produced no state within 10 s")
             arm.command_gripper(0.0)  # open once, before any episode (a move stalls the loop while it runs)
             time.sleep(1.0)
-            for run in runs:
+            for run, (path, res) in zip(runs, cached):
+                if res is not None:
+                    out.append(res)
+                    continue
                 link = FrankyTaskLink(arm, make_task(run.task).cfg, DOWN, reset_q_for)
                 env = RosArmEnv(link, RosEnvConfig(task=run.task), clock=link.clock, sleep=link.sleep)
                 t0 = time.perf_counter()
                 res = run_episodes(for_policy(env, run), run, seeds, before_reset=link.begin_episode)
                 say(f"  franky-sim: {Path(run.path).name}: {100 * res['success_rate']:.0f} % "
                     f"({time.perf_counter() - t0:.0f} s)")
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(path, json.dumps({"key": _franky_key(run, seeds), "result": res}).encode())
                 out.append(res)
     return out
 
@@ -185,7 +232,7 @@ def real_from_file(path, runs: list[PolicyRun], seeds) -> list[dict]:
 
 
 def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str = "127.0.0.1",
-                      say=print, real_results: str = "") -> dict:
+                      say=print, real_results: str = "", cache_dir: str | Path | None = None) -> dict:
     """The whole comparison (see the module doc); every run and YAML is checked before anything is evaluated."""
     from robot_rl.sim.twin_dynamics import load_dynamics
     from robot_rl.tools.validate.ranking import ranking_figures, ranking_intervals
@@ -207,7 +254,7 @@ def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str
         real = real_from_file(real_results, runs, seeds)
     else:
         say(f"franky-sim through the Franka driver: {len(runs)} policies x {episodes} episodes")
-        real = franky_success(runs, seeds, host, say)
+        real = franky_success(runs, seeds, host, say, cache_dir=cache_dir)
     real_rates = [r["success_rate"] for r in real]
     return {
         "task": runs[0].task, "episodes": episodes, "seeds": [seeds[0], seeds[-1]],
@@ -260,7 +307,8 @@ def policies_cmd(a) -> int:
     import json
 
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
-    res = validate_policies(a.runs, a.episodes, a.dynamics, a.host, say, real_results=a.real_results)
+    res = validate_policies(a.runs, a.episodes, a.dynamics, a.host, say, real_results=a.real_results,
+                            cache_dir=Path(a.out) / "franky_episodes" if a.out else None)
     if a.out:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +336,8 @@ def add_policies_parser(vs) -> None:
     p.add_argument("--dynamics", nargs="*", default=[], metavar="YAML",
                    help="identified-parameters YAMLs (robot-rl calibrate twin): the twin is also run with each")
     p.add_argument("--host", default="127.0.0.1", help="loopback address franky-sim listens on")
-    p.add_argument("--out", default="", help="folder for validate_policies.json and twin_vs_real.png")
+    p.add_argument("--out", default="", help="folder for validate_policies.json and twin_vs_real.png; each "
+                   "policy's franky-sim episodes are kept in its franky_episodes/ as they finish and reused by a rerun")
     p.add_argument("--real-results", default="", metavar="JSON",
                    help="take the franky-sim side from an earlier validate_policies.json (same runs, --episodes)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress on stderr)")
