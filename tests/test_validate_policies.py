@@ -71,9 +71,19 @@ def test_validate_policies_ranks_two_runs_in_the_twin_and_on_franky_sim(tmp_path
         runs.append(str(out))
     capsys.readouterr()
     code = main(["validate", "policies", *runs, "--episodes", "1", "--host", free_loopback_host(),
-                 "--out", str(tmp_path / "report"), "--json"])
+                 "--out", str(tmp_path / "report"), "--record-logs", str(tmp_path / "logs"), "--json"])
     assert code == 0
     res = json.loads(capsys.readouterr().out)
+    # every franky-sim episode is an arm log the replay reads: the policy's own motions, its targets and tank
+    from robot_rl.calibration.arm_log import read_arm_log
+
+    logs = sorted((tmp_path / "logs").glob("*.mcap"))
+    assert [p.name for p in logs] == ["reach_0_ep2000000.mcap", "reach_1_ep2000000.mcap"]
+    log = read_arm_log(logs[0])
+    assert log.meta["kind"] == "policy" and len(log.target_t_s) >= 10 and log.control.shape[1] == 10
+    assert np.all(np.isfinite(log.control[:, 7]))  # the driver's tank energy at every sample
+    assert main(["validate", "replay", str(logs[0]), "--json"]) == 0
+    assert np.isfinite(json.loads(capsys.readouterr().out)["logs"][0]["nominal"]["ee_position_rmse_m"])
     assert [p["env_steps"] for p in res["policies"]] == [30, 30]
     for p in res["policies"]:
         assert len(p["real_successes"]) == 1 and len(p["twin_nominal_successes"]) == 1

@@ -41,6 +41,7 @@ class FrankyTaskLink:
         self.goal: np.ndarray | None = None
         self.start: np.ndarray | None = None
         self._hist: list[tuple[float, np.ndarray, np.ndarray]] = []  # recent (robot time, pos, quat)
+        self.on_target = None  # called with (pos, rot) for every target sent (an episode recorder)
 
     # ---- the episode's problem, drawn as the twin draws it ----------------------------------------------------
     def begin_episode(self, seed: int) -> None:
@@ -92,7 +93,10 @@ class FrankyTaskLink:
 
     def send_target(self, pos, quat_wxyz, gripper) -> None:
         """The impedance target; the gripper is held (a pylibfranka gripper move stalls the 1 kHz loop: DESIGN.md)."""
-        self.arm.set_target(pos, quat_to_mat(quat_wxyz))
+        rot = quat_to_mat(quat_wxyz)
+        self.arm.set_target(pos, rot)
+        if self.on_target is not None:
+            self.on_target(pos, rot)
         return None
 
     def reset(self, timeout_s: float) -> tuple[bool, str]:

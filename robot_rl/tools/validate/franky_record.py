@@ -38,9 +38,7 @@ def _sampler(arm, state_hz: float, stop: threading.Event, rows: list) -> None:
 
 def record_one(arm, excitation, state_hz: float = 100.0, resend_s: float = 0.05):
     """One run of ``excitation`` on a started :class:`FrankaArm`; returns the :class:`ArmLog`."""
-    from robot_rl.calibration.arm_log import ArmLog
     from robot_rl.calibration.sysid import excitation_script
-    from robot_rl.contract.rotations import mat_to_quat
 
     s0 = arm.snapshot()
     targets, gripper = excitation_script(s0.ee_pos, s0.ee_rot, excitation)
@@ -83,20 +81,60 @@ def record_one(arm, excitation, state_hz: float = 100.0, resend_s: float = 0.05)
     th.join(2.0)
     if len(rows) < 20:
         raise RuntimeError(f"only {len(rows)} driver samples in {excitation.duration_s:g} s (is the loop running?)")
+    return _arm_log(arm, rows, sent, grip, {"kind": excitation.kind, "seed": excitation.seed,
+                                            "segment_s": excitation.segment_s, "reach_m": excitation.reach_m})
+
+
+def _arm_log(arm, rows: list, sent: list, grip: list, meta: dict):
+    """The :class:`ArmLog` of the driver samples ``rows`` (:func:`_sampler`), the targets ``sent`` ``[(robot time,
+    pos, rot)]`` and gripper commands ``grip``, times from the first sample."""
+    from robot_rl.calibration.arm_log import ArmLog
+    from robot_rl.contract.rotations import mat_to_quat
+
     ts = rows[0][0]
     col = list(zip(*rows))
     t = np.array(col[0]) - ts
     return ArmLog(t, np.array(col[1]), np.array(col[2]), np.array(col[3]), t.copy(), np.array(col[5]),
                   np.array([mat_to_quat(r) for r in col[6]]),
-                  np.array([x[0] - ts for x in sent]), np.array([x[1] for x in sent]),
-                  np.array([mat_to_quat(x[2]) for x in sent]),
+                  np.array([x[0] - ts for x in sent]), np.array([x[1] for x in sent]).reshape(-1, 3),
+                  np.array([mat_to_quat(x[2]) for x in sent]).reshape(-1, 4),
                   gripper_cmd_t_s=np.array([g[0] - ts for g in grip]), gripper_cmd=np.array([g[1] for g in grip]),
                   gripper_t_s=t.copy(), gripper_width_m=np.array(col[10]),
                   control=np.column_stack([np.array(col[4]), col[7], col[8], col[9]]),
                   meta={"source": "franky-sim", "control_hz": arm.cfg.control_hz,
-                        "nullspace_q_rad": [float(v) for v in arm.q_nullspace], "kind": excitation.kind,
-                        "passivity_enabled": bool(arm.cfg.filters.passivity_enabled),
-                        "seed": excitation.seed, "segment_s": excitation.segment_s, "reach_m": excitation.reach_m})
+                        "nullspace_q_rad": [float(v) for v in arm.q_nullspace],
+                        "passivity_enabled": bool(arm.cfg.filters.passivity_enabled), **meta})
+
+
+class EpisodeRecorder:
+    """An arm log of whatever drives the arm meanwhile (a policy episode): :meth:`start` samples the driver at
+    ``state_hz`` in a thread, :meth:`target` notes each impedance target sent, :meth:`stop` returns the log."""
+
+    def __init__(self, arm, state_hz: float = 100.0):
+        self.arm, self.state_hz = arm, state_hz
+        self._rows: list = []
+        self._sent: list = []
+        self._stop: threading.Event | None = None
+        self._th: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._rows, self._sent, self._stop = [], [], threading.Event()
+        self._th = threading.Thread(target=_sampler, args=(self.arm, self.state_hz, self._stop, self._rows), daemon=True)
+        self._th.start()
+
+    def target(self, pos, rot) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            s = self.arm.snapshot()
+            self._sent.append((s.robot_time_s, np.asarray(pos, float).copy(), np.asarray(rot, float).copy()))
+
+    def stop(self, meta: dict):
+        """The episode's :class:`ArmLog` (None when the driver gave too few samples or no target was sent)."""
+        self._stop.set()
+        self._th.join(2.0)
+        rows, sent = list(self._rows), list(self._sent)
+        if len(rows) < 20 or not sent:
+            return None
+        return _arm_log(self.arm, rows, sent, [], meta)
 
 
 def record_franky_logs(out_dir, kinds=("reach", "push", "gripper"), seeds=range(2), duration_s: float = 4.0,

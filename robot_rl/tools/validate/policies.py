@@ -90,13 +90,16 @@ def for_policy(env, run: PolicyRun):
     return DiscreteGripper(env) if run.discrete_gripper else env
 
 
-def run_episodes(env, run: PolicyRun, seeds, before_reset=None) -> dict:
-    """Deterministic episodes on ``seeds``: success rate, per-episode success and length."""
+def run_episodes(env, run: PolicyRun, seeds, before_reset=None, after_reset=None, after_episode=None) -> dict:
+    """Deterministic episodes on ``seeds``: success rate, per-episode success and length. The hooks get the seed
+    (``after_episode``: the seed and the episode's success)."""
     successes, lengths = [], []
     for seed in seeds:
         if before_reset is not None:
             before_reset(int(seed))
         obs, _ = env.reset(seed=int(seed))
+        if after_reset is not None:
+            after_reset(int(seed))
         n, success = 0, False
         while True:
             obs, _, term, trunc, info = env.step(run.act(obs))
@@ -106,6 +109,8 @@ def run_episodes(env, run: PolicyRun, seeds, before_reset=None) -> dict:
                 break
         successes.append(bool(success))
         lengths.append(n)
+        if after_episode is not None:
+            after_episode(int(seed), bool(success))
     return {"success_rate": float(np.mean(successes)), "successes": successes, "episode_steps": lengths}
 
 
@@ -152,13 +157,33 @@ def _cached_franky(cache_dir: Path | None, i: int, run: PolicyRun, seeds) -> tup
     return path, (got["result"] if ok else None)
 
 
+def _episode_logging(arm, link, run: PolicyRun, log_dir: Path) -> dict:
+    """``run_episodes`` hooks that record each franky-sim episode (after its reset) to ``log_dir``."""
+    from robot_rl.tools.validate.franky_record import EpisodeRecorder
+    from robot_rl.tools.validate.log_writer import write_arm_log
+
+    rec = EpisodeRecorder(arm)
+    link.on_target = rec.target
+
+    def done(seed: int, success: bool) -> None:
+        log = rec.stop({"kind": "policy", "run": str(run.path), "seed": seed, "success": success,
+                        "goal_m": [float(v) for v in link.goal]})
+        if log is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            write_arm_log(log_dir / f"{Path(run.path).name}_ep{seed}.mcap", log)
+
+    return {"after_reset": lambda seed: rec.start(), "after_episode": done}
+
+
 def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=print,
-                   cache_dir: str | Path | None = None) -> list[dict]:
+                   cache_dir: str | Path | None = None, log_dir: str | Path | None = None) -> list[dict]:
     """The runs on franky-sim through the real driver, one server and one driver connection for all of them.
 
     With ``cache_dir`` each policy's result is written there as it finishes and reused by a later call for the same
     checkpoint and episodes: a validation that dies part way keeps the policies it finished (franky-sim is the
-    slow side), and one whose policies are all cached starts no simulator."""
+    slow side), and one whose policies are all cached starts no simulator. With ``log_dir`` every episode run is
+    also written as an arm log, ``<run name>_ep<seed>.mcap`` (what ``robot-rl calibrate twin`` and ``validate replay``
+    read): the policy's own motions on the robot, from the settled start pose."""
     import json
     from dataclasses import replace
 
@@ -204,7 +229,8 @@ def franky_success(runs: list[PolicyRun], seeds, host: str = "127.0.0.1", say=pr
                 link = FrankyTaskLink(arm, make_task(run.task).cfg, DOWN, reset_q_for)
                 env = RosArmEnv(link, RosEnvConfig(task=run.task), clock=link.clock, sleep=link.sleep)
                 t0 = time.perf_counter()
-                res = run_episodes(for_policy(env, run), run, seeds, before_reset=link.begin_episode)
+                hooks = {} if log_dir is None else _episode_logging(arm, link, run, Path(log_dir))
+                res = run_episodes(for_policy(env, run), run, seeds, before_reset=link.begin_episode, **hooks)
                 say(f"  franky-sim: {Path(run.path).name}: {100 * res['success_rate']:.0f} % "
                     f"({time.perf_counter() - t0:.0f} s)")
                 if path is not None:
@@ -232,7 +258,8 @@ def real_from_file(path, runs: list[PolicyRun], seeds) -> list[dict]:
 
 
 def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str = "127.0.0.1",
-                      say=print, real_results: str = "", cache_dir: str | Path | None = None) -> dict:
+                      say=print, real_results: str = "", cache_dir: str | Path | None = None,
+                      log_dir: str | Path | None = None) -> dict:
     """The whole comparison (see the module doc); every run and YAML is checked before anything is evaluated."""
     from robot_rl.sim.twin_dynamics import load_dynamics
     from robot_rl.tools.validate.ranking import ranking_figures, ranking_intervals
@@ -254,7 +281,7 @@ def validate_policies(run_dirs, episodes: int = 10, dynamics_files=(), host: str
         real = real_from_file(real_results, runs, seeds)
     else:
         say(f"franky-sim through the Franka driver: {len(runs)} policies x {episodes} episodes")
-        real = franky_success(runs, seeds, host, say, cache_dir=cache_dir)
+        real = franky_success(runs, seeds, host, say, cache_dir=cache_dir, log_dir=log_dir)
     real_rates = [r["success_rate"] for r in real]
     return {
         "task": runs[0].task, "episodes": episodes, "seeds": [seeds[0], seeds[-1]],
@@ -308,7 +335,8 @@ def policies_cmd(a) -> int:
 
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
     res = validate_policies(a.runs, a.episodes, a.dynamics, a.host, say, real_results=a.real_results,
-                            cache_dir=Path(a.out) / "franky_episodes" if a.out else None)
+                            cache_dir=Path(a.out) / "franky_episodes" if a.out else None,
+                            log_dir=a.record_logs or None)
     if a.out:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -340,5 +368,8 @@ def add_policies_parser(vs) -> None:
                    "policy's franky-sim episodes are kept in its franky_episodes/ as they finish and reused by a rerun")
     p.add_argument("--real-results", default="", metavar="JSON",
                    help="take the franky-sim side from an earlier validate_policies.json (same runs, --episodes)")
+    p.add_argument("--record-logs", default="", metavar="DIR",
+                   help="also write each franky-sim episode run as an arm log (MCAP) there, for calibrate twin / "
+                   "validate replay (policies reused from franky_episodes/ are not re-run)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (progress on stderr)")
     p.set_defaults(func=policies_cmd)
