@@ -258,32 +258,21 @@ def images_from_folder(folder: str):
 
 def images_from_recording(path: str, every: int = 1):
     """(name, RGB image) of every ``every``-th colour frame of a RealSense recording (.bag/.db3) at its full
-    resolution, through the real pyrealsense2 playback pipeline (``drivers.realsense``; not real time: no frame
-    is dropped)."""
+    resolution, read by pyrealsense2's playback device (``drivers.realsense.read_recording_color``: not real
+    time, no frame dropped)."""
     from robot_rl.drivers.camera_common import CameraError
-    from robot_rl.drivers.realsense import RealSenseCamera, RealSenseConfig, RecordingEnded, recording_color_profile
+    from robot_rl.drivers.realsense import read_recording_color
 
     try:
-        w, h, fps = recording_color_profile(path)
+        frames = read_recording_color(path)
     except CameraError as e:
         raise CalibrationError(str(e)) from None
-    cam = RealSenseCamera(RealSenseConfig(
-        playback_file=path, playback_end="stop", playback_real_time=False, color_width_px=w, color_height_px=h,
-        fps=fps, depth_enabled=False, crop_xywh_px=(0, 0, w, h), output_width_px=w, output_height_px=h,
-        frame_timeout_ms=2000))
-    frames = []
-    with cam:
-        try:
-            while True:
-                frames.append(cam.read())
-        except RecordingEnded:
-            pass
     seen = set()
-    for k, f in enumerate(frames):
-        if f.frame_number in seen or k % every:
+    for k, (n, img) in enumerate(frames):
+        if n in seen or k % every:
             continue
-        seen.add(f.frame_number)
-        yield f"frame {f.frame_number}", f.color
+        seen.add(n)
+        yield f"frame {n}", img
 
 
 def calibrate_views(spec: BoardSpec, views, cfg: IntrinsicsConfig = IntrinsicsConfig(), progress=None) -> IntrinsicsResult:

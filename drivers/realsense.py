@@ -287,6 +287,40 @@ def recording_color_profile(path: str) -> tuple[int, int, int]:
     raise CameraError(f"RealSense recording {path} has no colour stream")
 
 
+def read_recording_color(path: str, stall_timeout_s: float = 10.0) -> list[tuple[int, np.ndarray]]:
+    """Every colour frame of a recording (.bag/.db3), in order, as ``(frame number, image)`` at full resolution.
+
+    The offline reader: the playback device is set to non-real-time *before* its colour sensor starts and each
+    frame is copied in the sensor's callback, which the playback waits for (librealsense's advice for reading
+    every frame; a pipeline started first plays in real time until ``set_real_time(False)`` lands, and a loaded
+    host can lose a frame there). ``CameraError`` if the playback delivers nothing for ``stall_timeout_s``."""
+    rs = _import_rs()
+    if not os.path.isfile(path):
+        raise CameraNotFoundError(f"RealSense recording not found: {path}")
+    dev = rs.context().load_device(path)
+    pb = dev.as_playback()
+    pb.set_real_time(False)
+    found = [(s, p) for s in dev.query_sensors() for p in s.get_stream_profiles() if p.stream_type() == rs.stream.color]
+    if not found:
+        raise CameraError(f"RealSense recording {path} has no colour stream")
+    sensor, prof = found[0]
+    frames: list[tuple[int, np.ndarray]] = []
+    sensor.open(prof)
+    try:
+        sensor.start(lambda f: frames.append((int(f.get_frame_number()), np.asanyarray(f.get_data()).copy())))
+        last_n, last_t = -1, time.monotonic()
+        while pb.current_status() != rs.playback_status.stopped:
+            if len(frames) != last_n:
+                last_n, last_t = len(frames), time.monotonic()
+            elif time.monotonic() - last_t > stall_timeout_s:
+                raise CameraError(f"RealSense recording {path}: playback stalled after {len(frames)} frames")
+            time.sleep(0.005)
+        sensor.stop()
+    finally:
+        sensor.close()
+    return frames
+
+
 def to_millimetres(depth: np.ndarray, units_m: float) -> np.ndarray:
     """uint16 depth in ``units_m`` per count -> uint16 millimetres (rounded, saturated at 65535 mm)."""
     if abs(units_m - DEPTH_UNITS_M) < 1e-12:

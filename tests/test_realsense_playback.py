@@ -119,3 +119,18 @@ def test_camera_node_with_playback_end_stop_exits_0_at_the_end_of_the_recording(
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-2000:]
     assert "end of recording: stopping (playback_end=stop)" in out and "Traceback" not in out, out[-2000:]
+
+
+def test_the_offline_reader_returns_every_recorded_colour_frame_once_in_order_with_its_pixels(tmp_path):
+    from robot_rl.drivers.realsense import read_recording_color
+
+    frames = read_recording_color(_record(tmp_path / "a.db3"))
+    assert [int(img[0, 0, 0]) for _, img in frames] == [10 * k for k in range(N)]
+    assert len({n for n, _ in frames}) == N and all(img.shape == (H, W, 3) for _, img in frames)
+
+
+def test_the_offline_reader_names_a_missing_recording(tmp_path):
+    from robot_rl.drivers.realsense import read_recording_color
+
+    with pytest.raises(CameraNotFoundError, match="recording not found"):
+        read_recording_color(str(tmp_path / "none.db3"))
