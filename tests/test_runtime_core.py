@@ -114,6 +114,31 @@ def test_ros_env_reset_never_resends_the_previous_episodes_target_while_waiting_
     assert link.targets[link.sent_before_reset:] == []  # nothing pulled the arm back toward it
 
 
+def _first_send_times(compute_s: float, steps: int = 6):
+    """When each step's action was first sent, with ``compute_s`` of the robot's time spent computing each action."""
+    link = FakeLink()
+    env = RosArmEnv(link, RosEnvConfig(), clock=link.clock, sleep=link.sleep)
+    env.reset()
+    firsts = []
+    for _ in range(steps):
+        link.sleep(compute_s)  # the policy's inference and the observation's I/O, on the robot's clock
+        n0 = len(link.targets)
+        env.step(np.zeros(7))
+        firsts.append(link.targets[n0][0])
+    return env, np.diff(firsts)
+
+
+def test_ros_env_runs_periods_on_a_fixed_schedule_so_inference_time_does_not_stretch_them():
+    env, gaps = _first_send_times(compute_s=0.03)
+    assert np.allclose(gaps, env.period_s, atol=1e-3)  # 10 Hz stays 10 Hz (not 1 / (0.1 + 0.03 s))
+    assert env.overruns == 0
+
+
+def test_ros_env_restarts_its_schedule_after_a_step_that_starts_more_than_half_a_period_late():
+    env, gaps = _first_send_times(compute_s=0.07)
+    assert env.overruns == 6 and np.allclose(gaps, env.period_s + 0.07, atol=1e-3)  # each period held in full
+
+
 def test_ros_env_times_out_when_the_robot_is_silent():
     link = FakeLink()
     env = RosArmEnv(link, RosEnvConfig(obs_timeout_s=0.5), clock=link.clock,
