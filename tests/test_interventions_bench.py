@@ -252,6 +252,7 @@ def test_full_budget_runs_report_success_at_budget_paired_by_seed_with_a_ci(tmp_
     assert d["rlif_minus_without"]["mean"] == pytest.approx(0.0) and not d["rlif_minus_without"]["excludes_zero"]
     table = (tmp_path / "table.md").read_text()
     assert "success at budget" in table and "+0.80 [+0.80, +0.80] | yes" in table
+    assert (tmp_path / "success_pick_cube.png").stat().st_size > 1000  # the mean success curve of each arm
     one = run(_args(tmp_path, "--full", "--seeds", "0,1,2,3,4", "--report-only", "--final-evals", "1"))
     assert one["results"]["pick_cube"]["with"]["success_at_budget"]["mean"] == pytest.approx(1.0)
 

@@ -103,8 +103,18 @@ def _plot(out: Path, task: str, by_arm: dict[str, list[dict]], s: dict) -> str:
         figs = [run_figure(r, t) for r in rs]
         xs = sorted({0, s["steps"], *(f[0] for f in figs if f[1])})
         curves[f"{arm} (n={len(rs)})"] = [(x, sum(f[1] and f[0] <= x for f in figs) / len(rs)) for x in xs]
-    return str(plot_curves(out / f"curves_{task}.png", curves, f"{task}: seeds at >= {t:.0%} policy-only success, "
-                           f"{s['demos']} demos", ylabel=f"share of seeds reached {t:.0%}", target=None))
+    path = plot_curves(out / f"curves_{task}.png", curves, f"{task}: seeds at >= {t:.0%} policy-only success, "
+                       f"{s['demos']} demos", ylabel=f"share of seeds reached {t:.0%}", target=None)
+    if s.get("full"):  # whole budgets: also the mean policy-only success curve of each arm over its seeds
+        mean = {}
+        for arm, rs in by_arm.items():
+            steps = sorted({int(x) for r in rs for x, _ in r["curve"]})
+            at = [{int(x): v for x, v in r["curve"]} for r in rs]
+            mean[f"{arm} (n={len(rs)})"] = [(x, float(np.mean([c[x] for c in at if x in c]))) for x in steps]
+        plot_curves(out / f"success_{task}.png", {k: v for k, v in mean.items() if v},
+                    f"{task}: mean policy-only success over seeds, {s['demos']} demos", ylabel="eval success",
+                    target=None)
+    return str(path)
 
 
 def summarize(a, results: dict, missing: list, human: dict) -> dict:
@@ -136,7 +146,8 @@ def summarize(a, results: dict, missing: list, human: dict) -> dict:
                     by_arm["without"], by_arm[other], th, a.bootstrap)
         if any(by_arm.values()):
             summary["curves_png"][task] = _plot(Path(a.out), task, by_arm, {"threshold": th, "demos": a.demos,
-                                                                             "steps": summary["steps"][task]})
+                                                                             "steps": summary["steps"][task],
+                                                                             "full": a.full})
     return summary
 
 
