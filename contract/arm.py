@@ -23,7 +23,7 @@ from robot_rl.contract.rotations import rotvec_to_mat
 
 STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("tcp_pos", 3),  # [m], base frame
-    ("tcp_quat", 4),  # w, x, y, z
+    ("tcp_quat", 4),  # w, x, y, z, on the hemisphere of QUAT_HEMISPHERE_WXYZ (see there)
     ("tcp_linvel", 3),  # [m/s], base frame
     ("tcp_angvel", 3),  # [rad/s], base frame
     ("gripper_width", 1),  # [m]
@@ -40,6 +40,19 @@ def _slices(layout) -> dict[str, slice]:
 
 
 STATE_SLICES: dict[str, slice] = _slices(STATE_LAYOUT)
+
+# The state's quaternion is q or -q (the same rotation), whichever has q . QUAT_HEMISPHERE_WXYZ >= 0: the
+# tool-down orientation every arm task works around (180 deg about base x). The usual w >= 0 rule is
+# discontinuous exactly there (w = 0): a tilt of a fraction of a degree flipped the whole quaternion (qx +1 <-> -1),
+# and a policy saw the flip at different moments on the twin and on franky-sim. This hemisphere is continuous for
+# every orientation within 180 deg of tool-down.
+QUAT_HEMISPHERE_WXYZ = np.array([0.0, 1.0, 0.0, 0.0])
+
+
+def state_quat(quat_wxyz) -> np.ndarray:
+    """The quaternion as the state carries it (:data:`QUAT_HEMISPHERE_WXYZ`)."""
+    q = np.asarray(quat_wxyz, float).reshape(4)
+    return q if float(q @ QUAT_HEMISPHERE_WXYZ) >= 0.0 else -q
 PROPRIO_DIM: int = sum(n for _, n in STATE_LAYOUT)  # task features follow, from index PROPRIO_DIM
 ACTION_DIM = 7  # xyz delta, rotation-vector delta, gripper
 
@@ -114,7 +127,7 @@ def action_to_target(a, pos, rot, io: ArmTaskIO) -> tuple[np.ndarray, np.ndarray
 
 def state_vector(pos, quat_wxyz, linvel, angvel, gripper_width: float, wrench, features) -> np.ndarray:
     """The state vector (float32) in :data:`STATE_LAYOUT` order, task features last."""
-    return np.concatenate([np.asarray(pos, float).reshape(3), np.asarray(quat_wxyz, float).reshape(4),
+    return np.concatenate([np.asarray(pos, float).reshape(3), state_quat(quat_wxyz),
                            np.asarray(linvel, float).reshape(3), np.asarray(angvel, float).reshape(3),
                            [float(gripper_width)], np.asarray(wrench, float).reshape(6),
                            np.asarray(features, float).reshape(-1)]).astype(np.float32)

@@ -150,3 +150,18 @@ def test_ros_env_runs_with_mujoco_and_robot_rl_sim_unimportable():
     env = {**os.environ, "PYTHONPATH": ""}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd="/")
     assert r.returncode == 0 and r.stdout.strip() == "ok 26 26", r.stdout[-500:] + r.stderr[-2000:]
+
+
+def test_the_state_quaternion_is_continuous_through_tool_down_where_w_changes_sign():
+    from robot_rl.contract.arm import STATE_SLICES, state_vector
+    from robot_rl.contract.rotations import mat_to_quat, rotvec_to_mat
+
+    down = np.diag([1.0, -1.0, -1.0])
+    quats = []
+    for tilt in np.linspace(-0.01, 0.01, 21):  # rad about base x, through tool-down: w crosses 0
+        q = mat_to_quat(rotvec_to_mat([tilt, 0.0, 0.0]) @ down)
+        s = state_vector(np.zeros(3), q, np.zeros(3), np.zeros(3), 0.0, np.zeros(6), [])
+        quats.append(s[STATE_SLICES["tcp_quat"]])
+    quats = np.array(quats)
+    assert np.max(np.linalg.norm(np.diff(quats, axis=0), axis=1)) < 0.01  # no jump to -q
+    assert np.all(quats[:, 1] > 0.99)  # qx stays +1 around tool-down
