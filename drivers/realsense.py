@@ -308,12 +308,18 @@ def read_recording_color(path: str, stall_timeout_s: float = 10.0) -> list[tuple
     sensor.open(prof)
     try:
         sensor.start(lambda f: frames.append((int(f.get_frame_number()), np.asanyarray(f.get_data()).copy())))
-        last_n, last_t = -1, time.monotonic()
-        while pb.current_status() != rs.playback_status.stopped:
+        # the playback reports "stopped" before it starts too: it is over once it has played (status or frames)
+        started, last_n, last_t = False, -1, time.monotonic()
+        while True:
+            status = pb.current_status()
+            started = started or status == rs.playback_status.playing or bool(frames)
+            if started and status == rs.playback_status.stopped:
+                break
             if len(frames) != last_n:
                 last_n, last_t = len(frames), time.monotonic()
             elif time.monotonic() - last_t > stall_timeout_s:
-                raise CameraError(f"RealSense recording {path}: playback stalled after {len(frames)} frames")
+                what = "did not start" if not started else f"stalled after {len(frames)} frames"
+                raise CameraError(f"RealSense recording {path}: playback {what}")
             time.sleep(0.005)
         sensor.stop()
     finally:
