@@ -15,8 +15,8 @@ reset's observation), so the time the caller takes to compute the action comes o
 stretching it (before, on franky-sim, 10 Hz ran at ~8.8 Hz: each period was 0.1 s plus ~13 ms of inference and
 I/O); a step that starts more than half a period late restarts the schedule and is counted in ``overruns``.
 Then the env waits (up to ``obs_timeout_s``) for a pose and camera frames that arrived after the period began.
-With cameras and ``camera_sync`` (the default) the step is paced by the camera instead: it sends for ``period - camera_sync_slack_s``
-and then ends on the first frames (of every camera) that arrive after that, so the next action is computed on
+With cameras and ``camera_sync`` (the default) the step is paced by the camera instead: it sends for
+``period - camera_sync_slack_s`` and then ends on the first frames (of every camera) that arrive after that, so the next action is computed on
 frames just received rather than on frames up to a camera period old (``robot-rl bench latency``).
 ``on_action_sent(image_stamps, sent)`` (optional) is called right after the first publish of each action with the
 header stamps of the camera frames the action was computed from and whatever ``link.send_target`` returned (the
