@@ -8,16 +8,16 @@ over and this module needs neither MuJoCo nor ``robot_rl.sim`` (the actor runs o
 ``state = [tcp_pos(3), tcp_quat wxyz(4), tcp_linvel(3), tcp_angvel(3), gripper_width(1), wrench(6), task
 features]`` (velocities by finite difference of the two latest poses), ``images/<camera>`` uint8 HxWx3.
 
-``step``: the target (measured pose + scaled EE-frame delta, clipped to the workspace box) is sent and re-sent
-at ``target_hz`` until the policy period ends, so the driver's watchdog stays fed. Periods run on a fixed
-schedule, as a robot's control loop does: each ends one period after the last one ended (the first: after the
-reset's observation), so the time the caller takes to compute the action comes out of the period instead of
-stretching it (before, on franky-sim, 10 Hz ran at ~8.8 Hz: each period was 0.1 s plus ~13 ms of inference and
-I/O); a step that starts more than half a period late restarts the schedule and is counted in ``overruns``.
-Then the env waits (up to ``obs_timeout_s``) for a pose and camera frames that arrived after the period began.
-With cameras and ``camera_sync`` (the default) the step is paced by the camera instead: it sends for
-``period - camera_sync_slack_s`` and then ends on the first frames (of every camera) that arrive after that, so the next action is computed on
-frames just received rather than on frames up to a camera period old (``robot-rl bench latency``).
+``step``: the target (measured pose + scaled EE-frame delta, clipped to the workspace box) is sent and re-sent at
+``target_hz`` until the policy period ends, so the driver's watchdog stays fed. Periods run on a fixed schedule, as
+a robot's control loop does: each ends one period after the last one ended (the first: after the reset's
+observation), so the time the caller takes to compute the action comes out of the period instead of stretching it
+(before, on franky-sim, 10 Hz ran at ~8.8 Hz: each period was 0.1 s plus ~13 ms of inference and I/O); a step that
+starts more than half a period late restarts the schedule and is counted in ``overruns``. Then the env waits (up to
+``obs_timeout_s``) for a pose and camera frames that arrived after the period began. With cameras and
+``camera_sync`` (the default) the step is paced by the camera instead: it sends for ``period - camera_sync_slack_s``
+and then ends on the first frames (of every camera) that arrive after that, so the next action is computed on frames
+just received rather than on frames up to a camera period old (``robot-rl bench latency``).
 ``on_action_sent(image_stamps, sent)`` (optional) is called right after the first publish of each action with the
 header stamps of the camera frames the action was computed from and whatever ``link.send_target`` returned (the
 ROS link: its clock's time right after the publish). Reward and success come
