@@ -3,14 +3,12 @@ run the env steps to the threshold (censored at the budget) and the success at b
 mean with bootstrap CIs; per task the paired-by-seed differences; the curves PNG and the markdown table."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from robot_rl.io import atomic_write_bytes
 from robot_rl.tools.bench.learner_ablation import bootstrap_ci, iqm
-from robot_rl.tools.bench.sample_efficiency import steps_to
+from robot_rl.tools.bench.sample_efficiency import steps_to, write_summary
 
 HUMAN_ARMS = ("with", "rlif")
 CENSORING = ("a run that never reaches the threshold enters at its budget (the env steps it ran) and is counted in "
@@ -190,5 +188,4 @@ def markdown_table(summary: dict) -> str:
 
 
 def _write(out: Path, summary: dict) -> None:
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    atomic_write_bytes(out / "table.md", markdown_table(summary).encode())
+    write_summary(out, summary, markdown_table(summary))

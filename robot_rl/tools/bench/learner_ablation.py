@@ -22,14 +22,12 @@ each run, so an interrupted ablation reports what finished with its true n.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from robot_rl.io import atomic_write_bytes
-from robot_rl.tools.bench.sample_efficiency import cached_runs
+from robot_rl.tools.bench.sample_efficiency import cached_runs, write_summary
 
 THRESHOLD, KEEP = 0.9, 0.8
 # name -> (preset of robot_rl.learning.config.PRESETS, dotted overrides on it)
@@ -214,8 +212,7 @@ def markdown_table(summary: dict) -> str:
 
 
 def _write(out: Path, summary: dict) -> None:
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    atomic_write_bytes(out / "table.md", markdown_table(summary).encode())
+    write_summary(out, summary, markdown_table(summary))
 
 
 def run(a) -> dict:

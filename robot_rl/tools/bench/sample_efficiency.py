@@ -157,6 +157,12 @@ def cached_runs(out: Path, todo, settings_of, compute, report_only: bool, on_res
     return missing
 
 
+def write_summary(out: Path, summary: dict, table_md: str) -> None:
+    """A cached bench's report: ``summary.json`` and its markdown ``table.md``, each written atomically."""
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    atomic_write_bytes(out / "table.md", table_md.encode())
+
+
 def steps_to(curve, threshold: float):
     for step, v in curve:
         if v >= threshold:
