@@ -269,28 +269,65 @@ class StopRequest:
         return self.event.is_set()
 
 
+def _spin_while(ex, keep_going) -> None:
+    """``ex.spin_once`` in this thread while ``keep_going()``: back in Python every 0.1 s, so a flag (or a signal
+    handler, in the main thread) is seen without a wake-up timer."""
+    while keep_going():
+        try:
+            ex.spin_once(timeout_sec=0.1)
+        except rclpy.executors.ExternalShutdownException:
+            return
+
+
+def close_executor(ex, timeout_s: float = 5.0) -> None:
+    """Shut ``ex`` down once no thread spins it any more. rclpy's ``Executor.shutdown`` destroys its guard
+    condition without waiting for callbacks (its wait is skipped once its own shutdown flag is set, rclpy as
+    installed), and a callback that finished later in a ``MultiThreadedExecutor``'s pool raised ``InvalidHandle``
+    from ``gc.trigger()`` -- out of a concurrent ``spin()``, the franka node's exit 1 on CI. So: wait (up to
+    ``timeout_s``) for the pool's outstanding callbacks, then shut down."""
+    deadline = time.monotonic() + timeout_s
+    for task in list(getattr(ex, "_futures", ())):  # MultiThreadedExecutor's submitted callbacks (private)
+        while not task.done() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    ex.shutdown(timeout_sec=0)
+
+
+class BackgroundSpin:
+    """A single-threaded executor spinning ``nodes`` on a daemon thread until :meth:`shutdown`, which stops the
+    loop, joins the thread and only then shuts the executor down: shutting an executor down from another thread
+    while it spins races rclpy's teardown (see :func:`close_executor`)."""
+
+    def __init__(self, *nodes, context=None):
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        for n in nodes:
+            self.executor.add_node(n)
+        self._running = threading.Event()
+        self._running.set()
+        self.thread = threading.Thread(target=_spin_while, name="ros-spin", daemon=True,
+                                       args=(self.executor, lambda: self._running.is_set()
+                                             and self.executor.context.ok()))
+        self.thread.start()
+
+    def shutdown(self, timeout_sec: float = 5.0) -> bool:
+        """Stop spinning; ``False`` (executor left alone) if a callback kept the thread past ``timeout_sec``."""
+        self._running.clear()
+        self.thread.join(timeout=timeout_sec)
+        if self.thread.is_alive():
+            return False
+        close_executor(self.executor)
+        return True
+
+
 def spin_until_stopped(node, stop: threading.Event, executor=None) -> None:
     """Spin ``node`` (on ``executor``, default single-threaded) in this (the main) thread until ``stop`` is set or
-    the node's context is shut down (a node may end itself that way). A watcher thread shuts the executor down
-    when ``stop`` is set; a 0.2 s timer brings the main thread back to Python often enough for the signal
-    handler to run (a node with no timers would otherwise wait inside rcl, deaf to Ctrl-C)."""
+    the node's context is shut down (a node may end itself that way), then shut the executor down from this same
+    thread (:func:`close_executor`)."""
     ex = executor or rclpy.executors.SingleThreadedExecutor(context=node.context)
     ex.add_node(node)
-    wake = node.create_timer(0.2, lambda: None)
-
-    def watch() -> None:
-        while not stop.wait(0.1):
-            if not node.context.ok():
-                return
-        ex.shutdown(timeout_sec=5.0)
-
-    threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
     try:
-        ex.spin()
-    except rclpy.executors.ExternalShutdownException:
-        pass
+        _spin_while(ex, lambda: not stop.is_set() and node.context.ok())
     finally:
-        node.destroy_timer(wake)
+        close_executor(ex)
 
 
 def run_node(make, label: str, args=None, spin=None, on_exit=None, errors=()) -> int:

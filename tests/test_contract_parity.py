@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -63,10 +62,9 @@ def stack(tmp_path_factory):
         client.create_subscription(Float64MultiArray, f"{SIM}/{T.TWIN['twin_status'].name}",
                                    lambda m: got.__setitem__("twin", ("waiting", "tracking", "hold", "estop")[int(m.data[0])]),
                                    rn.qos(T.TWIN["twin_status"].qos))
-        ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-        ex.add_node(client)
-        th = threading.Thread(target=ex.spin, daemon=True)
-        th.start()
+        from robot_rl.contract.ros_node import BackgroundSpin
+
+        ex = BackgroundSpin(client, context=ctx)  # stops its loop before the executor goes
         try:
             deadline = time.monotonic() + 120
             while not ("franka" in got and "twin" in got and _camera_up(client)) and time.monotonic() < deadline:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -70,10 +69,10 @@ class PoseWatch:
             self.node.create_subscription(PoseStamped, f"/{arm}/{T.ARM['ee_pose'].name}",
                                           lambda m, a=arm: self.poses[a].append(np.array(pose_of(m)[0])),
                                           qos(T.ARM["ee_pose"].qos))
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
-        self.thread.start()
+        from robot_rl.contract.ros_node import BackgroundSpin
+
+        self.ex = BackgroundSpin(self.node, context=self.ctx)  # stops its loop before the executor goes
+        self.thread = self.ex.thread
 
     def travel_m(self, arm: str) -> float:
         p = list(self.poses[arm])

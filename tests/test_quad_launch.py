@@ -3,7 +3,6 @@ CRTP protocol peer process: /all/takeoff lifts both, /all/land brings both down;
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
@@ -33,9 +32,9 @@ def test_real_quads_launch_flies_two_crazyflies_under_two_namespaces_from_all_se
     z = {}
     for ns in ("cf1", "cf2"):
         node.create_subscription(Odometry, f"/{ns}/odom", lambda m, ns=ns: z.__setitem__(ns, m.pose.pose.position.z), 10)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
+    from robot_rl.contract.ros_node import BackgroundSpin
+
+    ex = BackgroundSpin(node, context=ctx)  # stops its loop before the executor goes
     runner.start()
     try:
         assert wait_for(lambda: len(z) == 2, 60.0), "".join(runner.out.lines)[-3000:]

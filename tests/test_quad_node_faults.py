@@ -64,9 +64,9 @@ def test_bad_commands_are_refused_in_one_line_each_and_ctrl_c_lands_first(env):
     z = []
     node.create_subscription(Odometry, "/cf7/odom", lambda m: z.append(m.pose.pose.position.z), 10)
     pub = node.create_publisher(Position, "/cf7/cmd_position", 10)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
+    from robot_rl.contract.ros_node import BackgroundSpin
+
+    ex = BackgroundSpin(node, context=ctx)  # stops its loop before the executor goes
     try:
         assert wait_for(lambda: z, 60.0), "".join(out)
         cli = node.create_client(Takeoff, "/cf7/takeoff")

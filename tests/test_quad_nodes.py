@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -50,9 +49,9 @@ class Client:
                                           lambda m, ns=ns: self.status[ns].append(json.loads(m.data)),
                                           QoSProfile(depth=1, durability=1))
         self.pub_pos = self.node.create_publisher(Position, f"{HW}/cmd_position", 10)
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        threading.Thread(target=self.ex.spin, daemon=True).start()
+        from robot_rl.contract.ros_node import BackgroundSpin
+
+        self.ex = BackgroundSpin(self.node, context=self.ctx)  # stops its loop before the executor goes
 
     def z(self, ns: str) -> float:
         return self.odom[ns][-1].pose.pose.position.z

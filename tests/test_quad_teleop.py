@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -70,9 +69,9 @@ class Rig:
         self.node.create_subscription(String, "/cf1/driver_status", lambda m: self.status.append(json.loads(m.data)),
                                       QoSProfile(depth=1, durability=1))
         self.pub = self.node.create_publisher(Joy, "/cf1/joy", 10)
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        threading.Thread(target=self.ex.spin, daemon=True).start()
+        from robot_rl.contract.ros_node import BackgroundSpin
+
+        self.ex = BackgroundSpin(self.node, context=self.ctx)  # stops its loop before the executor goes
         assert wait_for(lambda: self.odom and self.pub.get_subscription_count() > 0, 60.0), "nodes not up"
 
     def pos(self):

@@ -66,12 +66,10 @@ def _twin_status_listener():
     node.create_subscription(Float64MultiArray, "/arm/twin_status",
                              lambda m: log.append((time.monotonic(), int(m.data[0]), last_pose.get("p"))),
                              qos_profile_sensor_data)
-    from rclpy.executors import SingleThreadedExecutor
 
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
-    t = threading.Thread(target=ex.spin, daemon=True)
-    t.start()
+    from robot_rl.contract.ros_node import BackgroundSpin
+
+    ex = BackgroundSpin(node)  # stops its loop before the executor goes
     return rclpy, ex, node, log
 
 

@@ -226,19 +226,16 @@ class TeleopListener:
 
 
 def spin_in_background(node: Node):
-    """A single-threaded executor spinning ``node`` on a daemon thread; returns (executor, thread).
+    """A single-threaded executor spinning ``node`` on a daemon thread; returns (spinner, thread): stop it with
+    ``spinner.shutdown()`` (:class:`~robot_rl.contract.ros_node.BackgroundSpin`: the loop ends before the
+    executor is torn down).
 
     Single-threaded on purpose: rclpy's ``MultiThreadedExecutor`` busy-loops in ``wait_for_ready_callbacks``
     while a ready callback waits for its (mutually exclusive) group, holding the GIL; in the actor that starved
     the policy loop to about 2 actions/s (``bench latency`` p50 0.5 s). The main thread only publishes and reads
     snapshots, so one callback thread is enough."""
-    from rclpy.executors import SingleThreadedExecutor
-
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
-    t = threading.Thread(target=ex.spin, daemon=True)
-    t.start()
-    return ex, t
+    spin = rn.BackgroundSpin(node, context=node.context)
+    return spin, spin.thread
 
 
 def init(args=None) -> None:
