@@ -281,6 +281,7 @@ class FrankaArm(FrankaTorqueLoop):
 
     def telemetry(self) -> dict:
         t = {"mode": self.mode.value, "fault": self.fault, "estop": self._estop_requested, "ticks": self.ticks,
+             "targets": self._target_seq,  # targets accepted since start: is the commander's stream arriving?
              "max_commanded_torque_step_nm": self.max_commanded_torque_step_nm,
              "max_sent_torque_step_nm": self.max_sent_torque_step_nm}
         if self.filters is not None:

@@ -127,10 +127,14 @@ class FrankaNode(Node):
         self.pub_wrench = pub(WrenchStamped, "ee_wrench")
         self.pub_gripper = pub(JointState, "gripper_state")
         self.pub_status = pub(String, "status", T.ARM_DRIVER)
-        self.create_subscription(PoseStamped, names["target_pose"], self._on_target, rn.qos(T.ARM["target_pose"].qos))
+        # Each input its own group (the state timers keep the default one): the executor offers a ready timer
+        # before a ready subscription, so a state timer that is always behind (200 Hz under load) starved every
+        # input sharing its group: targets (the watchdog then held the arm) and e-stops went unheard.
+        commands = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(PoseStamped, names["target_pose"], self._on_target, rn.qos(T.ARM["target_pose"].qos),
+                                 callback_group=commands)
         self.create_subscription(Float64, names["gripper_command"], self._on_gripper,
-                                 rn.qos(T.ARM["gripper_command"].qos))
-        # its own group: in the default one the 200 Hz state timer starved it under load (e-stops went unheard)
+                                 rn.qos(T.ARM["gripper_command"].qos), callback_group=commands)
         rn.subscribe_safety(self, Bool, names["estop"], self._on_estop, T.SAFETY, MutuallyExclusiveCallbackGroup())
         slow = MutuallyExclusiveCallbackGroup()  # blocking service calls must not stall the publishers
         self.create_service(Trigger, names["reset"], self._on_reset, callback_group=slow)
@@ -213,7 +217,9 @@ class FrankaNode(Node):
 
 
 def _spin(node, stop) -> None:
-    rn.spin_until_stopped(node, stop, MultiThreadedExecutor(num_threads=2))  # blocking services get their own thread
+    # a thread per callback group (state timers, commands, e-stop, blocking services): a reset that blocks its
+    # thread for seconds leaves the e-stop and the state topics theirs
+    rn.spin_until_stopped(node, stop, MultiThreadedExecutor(num_threads=4))
 
 
 def main(args=None) -> int:

@@ -58,6 +58,23 @@ def wait_for(pred, timeout_s: float, period_s: float = 0.02):
     return None
 
 
+def serves(node, service: str, node_name: str, node_namespace: str) -> bool:
+    """Whether the ROS graph as ``node`` sees it has ``node_namespace/node_name`` serving ``service``.
+
+    A remote node's name reaches the graph on its own discovery message, which can come after its topics have
+    (its odometry may already be flowing): until then rclpy raises NodeNameNonExistentError, which here means
+    "not yet", not an error."""
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+    NodeNameNonExistentError = _rclpy.NodeNameNonExistentError
+
+    try:
+        services = node.get_service_names_and_types_by_node(node_name, node_namespace)
+    except NodeNameNonExistentError:
+        return False
+    return any(n == service for n, _ in services)
+
+
 def skip_if_overloaded(max_load_per_core: float = 2.0) -> None:
     """A rate check (>= 100 Hz across processes) says nothing on a host whose run queue is several times its cores:
     skip it there, saying the load (it runs, and can fail, everywhere else)."""

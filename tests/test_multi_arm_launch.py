@@ -141,7 +141,13 @@ def test_two_arms_two_actors_one_learner_over_dds_exactly_once_and_weights_reach
 
 def contract_endpoints_missing(node, ns: str, node_name: str, endpoints) -> list[str]:
     """The contract endpoints (topics published or subscribed, services served, with their types) that the node
-    ``ns/node_name`` does not have, according to the ROS graph."""
+    ``ns/node_name`` does not have, according to the ROS graph. A node's name reaches the graph on its own
+    discovery message, which may trail its endpoints: wait up to 10 s for it first."""
+    deadline = time.monotonic() + 10.0
+    while (node_name, ns) not in node.get_node_names_and_namespaces() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if (node_name, ns) not in node.get_node_names_and_namespaces():
+        return [f"the node {ns}/{node_name} itself (not in the ROS graph)"]
     services = dict(node.get_service_names_and_types_by_node(node_name, ns))
     missing = []
     for e in endpoints.values():

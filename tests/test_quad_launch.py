@@ -16,7 +16,7 @@ from crazyflie_interfaces.srv import Land, Takeoff  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
 
 from robot_rl.tools.launch_runner import REPO_ROOT, LaunchRunner, LineBuffer, parse_launch  # noqa: E402
-from tests.cf_peer_util import PeerProcess, wait_for  # noqa: E402
+from tests.cf_peer_util import PeerProcess, serves, wait_for  # noqa: E402
 
 
 def test_real_quads_launch_flies_two_crazyflies_under_two_namespaces_from_all_services():
@@ -46,9 +46,7 @@ def test_real_quads_launch_flies_two_crazyflies_under_two_namespaces_from_all_se
             assert wait_for(cli.call_async(typ.Request(**kw)).done, 10.0), name
 
         # one request reaches every server of /all/takeoff the client has matched: both nodes must serve it
-        assert wait_for(lambda: all(any(n == "/all/takeoff" for n, _ in
-                                        node.get_service_names_and_types_by_node("crazyflie", f"/{ns}"))
-                                    for ns in ("cf1", "cf2")), 10.0)
+        assert wait_for(lambda: all(serves(node, "/all/takeoff", "crazyflie", f"/{ns}") for ns in ("cf1", "cf2")), 20.0)
         call(Takeoff, "/all/takeoff", group_mask=0, height=0.5, duration=Duration(sec=1))
         assert wait_for(lambda: abs(z["cf1"] - 0.5) < 0.05 and abs(z["cf2"] - 0.5) < 0.05, 6.0), z
         call(Land, "/all/land", group_mask=0, height=0.0, duration=Duration(sec=1))

@@ -26,7 +26,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Bool, String  # noqa: E402
 
 from robot_rl.contract import topics as T  # noqa: E402
-from tests.cf_peer_util import skip_if_overloaded, ROOT, PeerProcess, wait_for  # noqa: E402
+from tests.cf_peer_util import ROOT, PeerProcess, serves, skip_if_overloaded, wait_for  # noqa: E402
 
 HW, SIM = "/hw", "/sim"
 
@@ -151,9 +151,8 @@ def test_odom_from_the_crazyflie_node_is_at_least_100_hz(quads):
 def test_all_takeoff_reaches_both_and_each_holds_half_a_metre_within_5_cm(quads):
     c, _, _ = quads
     # one request reaches every server of /all/takeoff that the client has matched: wait until both nodes serve it
-    assert wait_for(lambda: all(any(n == "/all/takeoff" for n, _ in
-                                    c.node.get_service_names_and_types_by_node(name, ns))
-                                for name, ns in (("crazyflie", HW), ("quad_twin", SIM))), 10.0)
+    assert wait_for(lambda: all(serves(c.node, "/all/takeoff", name, ns)
+                                for name, ns in (("crazyflie", HW), ("quad_twin", SIM))), 20.0)
     c.call(Takeoff, "/all/takeoff", settle_s=2.0, group_mask=0, height=0.5, duration=Duration(sec=1, nanosec=500_000_000))
     assert wait_for(lambda: abs(c.z(HW) - 0.5) < 0.02 and abs(c.z(SIM) - 0.5) < 0.02, 6.0), (c.z(HW), c.z(SIM))
     worst = 0.0
