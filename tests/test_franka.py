@@ -53,7 +53,10 @@ def free_loopback_host() -> str:
 
 
 def sim_cfg(host: str, **kw) -> FrankaArmConfig:
-    base = FrankaArmConfig(robot_ip=host, realtime="ignore", reset=ResetMotionConfig(q_rad=SIM_START_Q))
+    # the reset's timeout is wall-clock, sized for the robot: franky-sim runs at a fraction of real time on a loaded
+    # host (a 1.8 rad reset timed out at 20 s there)
+    base = FrankaArmConfig(robot_ip=host, realtime="ignore",
+                           reset=ResetMotionConfig(q_rad=SIM_START_Q, timeout_s=90.0))
     return replace(base, **kw)
 
 

@@ -108,6 +108,31 @@ def test_cli_reports_a_corrupted_checkpoint_without_a_traceback(tmp_path):
     assert "model.safetensors is corrupted" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_checkpoint_from_another_contract_revision_is_refused_saying_what_changed(tmp_path):
+    """Shapes alone would let a policy trained before a layout changed meaning (the arm quaternion's hemisphere)
+    load and act on observations it reads differently: the checkpoint's contract revision must match."""
+    from robot_rl.contract import REVISION
+
+    torch.set_num_threads(1)
+    Trainer(_small(steps=120), tmp_path, progress=False).run()
+    meta_path = tmp_path / "checkpoint" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["contract_revision"] == REVISION
+    Trainer.resume(tmp_path, progress=False)  # this build's own revision loads
+    del meta["contract_revision"]  # written before revisions were recorded
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"contract revision 1 .*this build speaks revision {REVISION} .*retrain"):
+        Trainer.resume(tmp_path, progress=False)
+    meta["contract_revision"] = REVISION + 1  # from a newer build
+    meta_path.write_text(json.dumps(meta))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "robot_rl.tools.cli", "train", "--resume", str(tmp_path), "--no-progress"],
+                       env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"contract revision {REVISION + 1} (unknown to this build)" in r.stderr
+
+
 def test_interventions_reach_the_prior_buffer_and_rlif_rewards_takeovers(tmp_path):
     torch.set_num_threads(1)
     cfg = _small(task="pick_cube", reward="sparse", steps=200, num_demos=0, intervention_prob_per_step=0.05,

@@ -2,8 +2,8 @@
 
 A checkpoint is a folder: ``model.safetensors`` (networks, temperature, normalisation), ``optimizer.safetensors``
 (Adam moments and step counts), ``online.npz`` / ``prior.npz`` (replay buffers), ``rng.safetensors`` (torch
-RNG), and ``meta.json`` (step counters, numpy RNG state, config, history, optimiser hyper-parameters and the
-SHA-256 of every other file). Each file is written atomically and ``meta.json`` last, so a crash mid-save
+RNG), and ``meta.json`` (step counters, numpy RNG state, config, history, optimiser hyper-parameters, the contract
+revision it was trained against and the SHA-256 of every other file). Each file is written atomically and ``meta.json`` last, so a crash mid-save
 leaves the previous consistent checkpoint; any damage is reported as :class:`CheckpointError`.
 """
 from __future__ import annotations
@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from robot_rl.contract import REVISION as CONTRACT_REVISION
+from robot_rl.contract import REVISION_HISTORY
 from robot_rl.io import atomic_write_bytes
 
 FORMAT_VERSION = 1
@@ -71,7 +73,7 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
         files[f"{name}.npz"] = bio.getvalue()
     for name, data in files.items():
         atomic_write_bytes(d / name, data)
-    full_meta = {"format_version": FORMAT_VERSION, **meta, "optimizer": opt_groups,
+    full_meta = {"format_version": FORMAT_VERSION, **meta, "contract_revision": CONTRACT_REVISION, "optimizer": opt_groups,
                  "files": {name: _sha256(data) for name, data in files.items()}}
     atomic_write_bytes(d / META, json.dumps(full_meta, indent=1).encode())
     return d
@@ -90,6 +92,12 @@ def read_checkpoint(directory: str | Path) -> dict:
         raise CheckpointError(f"{d / META} is corrupted (not valid JSON: {e})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or "files" not in meta:
         raise CheckpointError(f"{d / META}: unknown checkpoint format (expected format_version {FORMAT_VERSION})")
+    rev = meta.get("contract_revision", 1)  # checkpoints before revisions were recorded: revision 1
+    if rev != CONTRACT_REVISION:
+        raise CheckpointError(
+            f"{d}: trained against contract revision {rev} ({REVISION_HISTORY.get(rev, 'unknown to this build')}); "
+            f"this build speaks revision {CONTRACT_REVISION} ({REVISION_HISTORY[CONTRACT_REVISION]}): its policy "
+            f"would misread the observations, retrain it")
     raw: dict[str, bytes] = {}
     for name, digest in meta["files"].items():
         p = d / name

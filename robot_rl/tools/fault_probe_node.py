@@ -153,13 +153,14 @@ class FaultProbe(Node):
         with self.lock:
             self.acked.update(acks)
 
-    def flood(self, key: str, duration_s: float, hz: float = 200.0) -> int:
-        """Send :data:`MALFORMED`'s messages for ``key`` round-robin for ``duration_s``; returns how many."""
+    def flood(self, key: str, duration_s: float, hz: float = 200.0, min_messages: int = 100) -> int:
+        """Send :data:`MALFORMED`'s messages for ``key`` round-robin at up to ``hz`` for ``duration_s``, and at
+        least ``min_messages`` of them (a starved process sent 17 in 1.5 s); returns how many."""
         typ, qos, makers = MALFORMED[key]
         if key not in self._pubs:
             self._pubs[key] = self.create_publisher(typ, NAMES[key], rn.qos(qos))
         pub, n, end = self._pubs[key], 0, time.monotonic() + duration_s
-        while time.monotonic() < end:
+        while time.monotonic() < end or n < min_messages:
             pub.publish(makers[n % len(makers)](self))
             n += 1
             time.sleep(1.0 / hz)
