@@ -160,3 +160,55 @@ def test_bf16_autocast_update_keeps_q_values_and_losses_in_float32():
         q = agent.critic(torch.randn(b, 12))
     assert q.dtype == torch.float32
     assert all(p.dtype == torch.float32 for p in agent.parameters())  # master weights stay float32
+
+
+def _state_batch(b: int = 16, state_dim: int = 5, action_dim: int = 7) -> dict:
+    return {"obs": {"state": torch.randn(b, state_dim)}, "next_obs": {"state": torch.randn(b, state_dim)},
+            "action": torch.rand(b, action_dim) * 2 - 1, "reward": torch.ones(b), "terminated": torch.zeros(b),
+            "n_online": b // 2}
+
+
+def test_compiled_update_with_the_default_two_critics_compiles_and_trains():
+    # torch 2.13's inductor failed on randperm(2)[:2] (the target's "subset" of all critics): with the default 2
+    # critics, compile=True raised BackendCompilerFailed (now that would fall back to eager, with a warning)
+    import warnings
+
+    cfg = SACConfig(hidden_width=32)
+    assert cfg.num_critics == 2 and cfg.critic_subset_size == 2  # the learner's default: the case that failed
+    torch.manual_seed(0)
+    agent = SACAgent(5, 7, cfg, compile=True)
+    torch.manual_seed(1)
+    before = [p.clone() for p in list(agent.critic.parameters()) + list(agent.actor.parameters())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would warn: fail on it
+        m = agent.update(_state_batch())
+    assert agent.compiled
+    assert {"critic_loss", "actor_loss", "bc_loss", "temperature_loss"} <= m.keys()
+    assert all(torch.isfinite(v) for v in m.values())
+    after = list(agent.critic.parameters()) + list(agent.actor.parameters())
+    assert all(not torch.equal(p, q) for p, q in zip(before[:1] + before[-1:], after[:1] + after[-1:]))
+
+
+def test_a_compiler_failure_warns_once_and_the_update_runs_eagerly():
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    torch.manual_seed(0)
+    agent = SACAgent(5, 7, SACConfig(hidden_width=16), compile=True)
+    calls = []
+
+    def failing_compiled_losses(*args):
+        calls.append(1)
+        raise BackendCompilerFailed(failing_compiled_losses, RuntimeError("pattern matcher broke"), None)
+
+    agent._loss_fn = failing_compiled_losses
+    before = [p.clone() for p in agent.critic.parameters()]
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*pattern matcher broke.*run eagerly"):
+        m = agent.update(_state_batch())
+    assert not agent.compiled and all(torch.isfinite(v) for v in m.values())
+    assert any(not torch.equal(p, q) for p, q in zip(before, agent.critic.parameters()))  # the update happened
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agent.update(_state_batch())  # eager from now on: no second warning, no second compile attempt
+    assert len(calls) == 1

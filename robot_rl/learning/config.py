@@ -107,7 +107,8 @@ class AlgoConfig:
                                                  "critic-to-actor update ratio = utd_ratio * k")
     start_training_after_steps: int = param(500, ge=1, doc="online env steps before the first update")
     device: str = param("auto", doc="auto (cuda when available) | cpu | cuda[:i]")
-    compile: bool = param(False, doc="torch.compile the loss computation")
+    compile: bool = param(False, doc="torch.compile the loss computation (if the compiler fails: a warning, "
+                                        "then eager)")
     amp: bool = param(False, doc="bfloat16 autocast for the networks (CUDA)")
     sac: SACConfig = field(default_factory=SACConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

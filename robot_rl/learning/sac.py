@@ -44,12 +44,16 @@ The losses touch disjoint parameters (the actor sees detached features and detac
 critic sees detached actions), so summing them and stepping once gives the same gradients as separate
 steps — with the one difference that the actor is scored by the critics before this step's critic update.
 Nothing here calls ``.item()``: metrics are returned as tensors and only read when logged.
+
+``compile``: ``torch.compile`` of the loss computation. If the compiler fails on this torch build, the update
+warns once and runs the same losses eagerly (``SAC.compiled`` turns False).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -57,7 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robot_rl.learning.config import AlgoConfig, EncoderConfig, SACConfig
-from robot_rl.learning.networks import GRIPPER_STAY, NUM_GRIPPER_ACTIONS, CriticEnsemble, GripperCritic, random_shift
+from robot_rl.learning.networks import GRIPPER_STAY, NUM_GRIPPER_ACTIONS, CriticEnsemble, random_shift
 from robot_rl.learning.policy import STATE_STD_FLOOR, Policy  # noqa: F401 (re-exported)
 
 
@@ -104,6 +108,7 @@ class SAC(nn.Module):
         self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
         self._online_target_pairs = self._target_pairs()
         self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
+        self.compiled = cfg.compile  # False again if the compiler fails (then the losses run eagerly: same maths)
         self.feature_cache = self.encoder is not None and cfg.encoder.feature_cache
         if self.feature_cache and self.encoder.cache_level() is None:
             raise ValueError("encoder.feature_cache needs a frozen encoder: set encoder.frozen, or a pretrained trunk "
@@ -184,10 +189,11 @@ class SAC(nn.Module):
             with torch.no_grad():
                 a_next, logp_next = self.actor(x_next)
 
-        subset = torch.randperm(cfg.num_critics, device=x.device)[:cfg.critic_subset_size]
+        subset = _random_subset(cfg.num_critics, cfg.critic_subset_size, x.device)
         if cfg.crossq:  # CrossQ: (x, a) and (x', a') in one forward of the online critics, sharing batch statistics
             q_both = self.critic(torch.cat([torch.cat([x, arm], -1), torch.cat([x_next, a_next], -1)]))
-            q, q_next = q_both[:, :b], q_both[:, b:].detach()[subset].min(0).values
+            q_next_all = q_both[:, b:].detach()
+            q, q_next = q_both[:, :b], (q_next_all if subset is None else q_next_all[subset]).min(0).values
         else:
             q = self.critic(torch.cat([x, arm], -1))  # [N, B], one batched forward
             with torch.no_grad():  # REDQ target: min over a random subset of the target critics
@@ -203,7 +209,7 @@ class SAC(nn.Module):
             frozen = [p.detach() for p in self.critic.parameters()]
             x_pi = torch.cat([x.detach(), a_pi], -1)  # batch renorm (CrossQ): the running statistics, not updated
             if cfg.actor_q_reduction == "subset_mean":
-                pick = torch.randperm(cfg.num_critics, device=x.device)[:cfg.actor_critic_subset_size]
+                pick = _random_subset(cfg.num_critics, cfg.actor_critic_subset_size, x.device)
                 q_pi = self.critic(x_pi, params=frozen, subset=pick, bn_train=False).mean(0)
             else:
                 q_all = self.critic(x_pi, params=frozen, bn_train=False)
@@ -227,9 +233,20 @@ class SAC(nn.Module):
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient update on a batch from the replay (already on this device). Returns tensor metrics."""
+        args = (batch["obs"], batch["action"], batch["reward"], batch["terminated"], batch["next_obs"], update_actor,
+                batch.get("n_online", len(batch["reward"])))
         with self._autocast():
-            terms, stats = self._loss_fn(batch["obs"], batch["action"], batch["reward"], batch["terminated"],
-                                         batch["next_obs"], update_actor, batch.get("n_online", len(batch["reward"])))
+            try:
+                terms, stats = self._loss_fn(*args)
+            except torch._dynamo.exc.BackendCompilerFailed as e:  # compiling happens before any maths: nothing ran
+                if not self.compiled:
+                    raise
+                first = str(e).strip().splitlines()
+                warnings.warn(f"torch.compile failed ({first[-1] if first else type(e).__name__}); "
+                              "the losses run eagerly from now on (set compile: false to skip compiling)",
+                              RuntimeWarning, stacklevel=2)
+                self._loss_fn, self.compiled = self._losses, False
+                terms, stats = self._loss_fn(*args)
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()  # the terms touch disjoint parameters: one backward, one step
         self.optimizer.step()
@@ -270,6 +287,14 @@ def SACAgent(state_dim: int, action_dim: int, cfg: SACConfig, cameras: tuple[str
     spec.update({f"images/{c}": ((image_size_px, image_size_px, 3), np.dtype(np.uint8)) for c in cameras})
     algo = dataclasses.replace(AlgoConfig(), sac=cfg, encoder=encoder_cfg or EncoderConfig(), amp=amp, compile=compile)
     return SAC(spec, action_dim, algo, device=device)
+
+
+def _random_subset(n: int, k: int, device: torch.device) -> torch.Tensor | None:
+    """``k`` of ``n`` critic indices drawn without replacement, or None (all of them) when ``k >= n``: the same set
+    for a min or a mean, without a randperm that is sliced to its full length (torch 2.13's inductor fails to compile
+    ``randperm(n)[:n]``: its randperm-index pattern loses the no-op slice)."""
+    return None if k >= n else torch.randperm(n, device=device)[:k]
+
 
 def _fast_adam_kwargs(device: torch.device) -> dict:
     """Fused Adam where this torch has it for the device (CPU since 2.4, CUDA), else foreach."""

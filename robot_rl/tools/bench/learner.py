@@ -1,5 +1,6 @@
 """``robot-rl bench learner``: full SAC updates/s (critic + actor + temperature + targets, batch sampled from
-replay on the learner's device) for our 10-critic state config and the 2-camera pixel config, and
+replay on the learner's device) for our state config (the learner's default: ``SACConfig``'s critics and width)
+and the 2-camera pixel config, and
 Stable-Baselines3's SAC (2 critics, same width and batch) in the same run. Ours and SB3 are timed in
 alternation and the medians compared (``ratio_vs_sb3``), so machine load hits both alike.
 
@@ -143,10 +144,14 @@ def count_flops(batch: int, width: int, critics: int, dev, cameras: tuple[str, .
     return ours, theirs
 
 
-def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 100, pixel_updates: int = 5,
-        repeats: int = 5, device: str = "auto", compile: bool = True, pixels: bool = True, amp: bool = True) -> dict:
+def run(batch: int = 256, width: int | None = None, critics: int | None = None, updates: int = 100,
+        pixel_updates: int = 5, repeats: int = 5, device: str = "auto", compile: bool = True, pixels: bool = True,
+        amp: bool = True) -> dict:
+    from robot_rl.learning.config import SACConfig
     from robot_rl.learning.sac import pick_device
 
+    width = SACConfig().hidden_width if width is None else width
+    critics = SACConfig().num_critics if critics is None else critics
     dev = pick_device(device)
     torch.manual_seed(0)
     agent, online, prior = make_ours((), width, critics, dev, compile=compile)
@@ -171,6 +176,7 @@ def run(batch: int = 256, width: int = 256, critics: int = 10, updates: int = 10
         "state_num_critics": critics,
         "sb3_num_critics": 2,
         "compile": compile,
+        "compiled": agent.compiled,  # False: the compiler failed on this torch build and the losses ran eagerly
         "repeats": repeats,
         "updates_per_repeat": updates,
         "state_updates_per_s": statistics.median(ours),
@@ -241,11 +247,14 @@ def pixel_bench(width: int, critics: int, batch: int, updates: int, repeats: int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("learner", help="SAC updates/s: ours (10 critics, state and 2-camera pixels, the latter with "
-                                       "and without the frozen-encoder feature cache) vs SB3 SAC (key ratio_vs_sb3)")
+    p = sub.add_parser("learner", help="SAC updates/s: ours (the learner's default critics; state and 2-camera "
+                                       "pixels, the latter with and without the frozen-encoder feature cache) vs SB3 "
+                                       "SAC (key ratio_vs_sb3)")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--width", type=int, default=256, help="hidden width of every MLP (ours and SB3)")
-    p.add_argument("--critics", type=int, default=10)
+    p.add_argument("--width", type=int, default=None,
+                   help="hidden width of every MLP, ours and SB3 (default: the learner's, sac.hidden_width)")
+    p.add_argument("--critics", type=int, default=None,
+                   help="our critic ensemble size (default: the learner's, sac.num_critics; SB3 has 2)")
     p.add_argument("--updates", type=int, default=100, help="updates per timed repeat (state configs)")
     p.add_argument("--pixel-updates", type=int, default=5,
                    help="updates per timed repeat (pixel configs; the feature-cached one times 20x as many)")
