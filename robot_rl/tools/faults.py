@@ -227,8 +227,7 @@ class Campaign:
         self._account(r, mark)
 
     def kill_and_restart(self, label: str) -> None:
-        if label == "actor":  # kill it while the twin follows it (right after a reset the twin shows 'waiting' until
-            # the first target of the new episode, and a kill then leaves it waiting, never 'hold')
+        if label == "actor":  # while the twin follows it (after a reset it waits for a target: no 'hold' then)
             self._wait(lambda: self._mode() == 1, "the twin to track the actor before the kill", 60.0)
         mark, t0, t0_wall = self._mark(), time.monotonic(), time.time()
         self._signal(label, signal.SIGKILL)
