@@ -108,7 +108,6 @@ class SAC(nn.Module):
         self.optimizer = torch.optim.Adam(groups, **_fast_adam_kwargs(self.device))
         self._online_target_pairs = self._target_pairs()
         self._loss_fn = torch.compile(self._losses) if cfg.compile else self._losses
-        self.compiled = cfg.compile  # False again if the compiler fails (then the losses run eagerly: same maths)
         self.feature_cache = self.encoder is not None and cfg.encoder.feature_cache
         if self.feature_cache and self.encoder.cache_level() is None:
             raise ValueError("encoder.feature_cache needs a frozen encoder: set encoder.frozen, or a pretrained trunk "
@@ -123,6 +122,8 @@ class SAC(nn.Module):
     gripper_critic = property(lambda self: self.policy.gripper_critic)
     cameras = property(lambda self: self.policy.cameras)
     action_dim = property(lambda self: self.policy.action_dim)
+    # the losses run compiled (False: compile is off, or the compiler failed and they fell back to eager)
+    compiled = property(lambda self: self._loss_fn != self._losses)
     arm_dim = property(lambda self: self.policy.arm_dim)
     encoder_cfg = property(lambda self: self.algo_cfg.encoder)
 
@@ -239,13 +240,10 @@ class SAC(nn.Module):
             try:
                 terms, stats = self._loss_fn(*args)
             except torch._dynamo.exc.BackendCompilerFailed as e:  # compiling happens before any maths: nothing ran
-                if not self.compiled:
-                    raise
-                first = str(e).strip().splitlines()
-                warnings.warn(f"torch.compile failed ({first[-1] if first else type(e).__name__}); "
-                              "the losses run eagerly from now on (set compile: false to skip compiling)",
-                              RuntimeWarning, stacklevel=2)
-                self._loss_fn, self.compiled = self._losses, False
+                cause = f"{type(e.inner_exception).__name__}: {str(e.inner_exception).strip().splitlines()[0]}"
+                warnings.warn(f"torch.compile failed ({cause}); the losses run eagerly from now on (set compile: "
+                              "false to skip compiling)", RuntimeWarning, stacklevel=2)
+                self._loss_fn = self._losses
                 terms, stats = self._loss_fn(*args)
         self.optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()  # the terms touch disjoint parameters: one backward, one step

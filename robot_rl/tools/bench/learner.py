@@ -150,8 +150,9 @@ def run(batch: int = 256, width: int | None = None, critics: int | None = None, 
     from robot_rl.learning.config import SACConfig
     from robot_rl.learning.sac import pick_device
 
-    width = SACConfig().hidden_width if width is None else width
-    critics = SACConfig().num_critics if critics is None else critics
+    default = SACConfig()  # the learner's
+    width = default.hidden_width if width is None else width
+    critics = default.num_critics if critics is None else critics
     dev = pick_device(device)
     torch.manual_seed(0)
     agent, online, prior = make_ours((), width, critics, dev, compile=compile)
